@@ -1,0 +1,177 @@
+"""Build the plan: every file the appliance owns, rendered from resolved answers + secrets.
+
+Secrets (API key, self-signed pair) are gathered first from disk and kept unless the answers
+or the machine call for new ones; rendering itself is pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import secrets as pysecrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import tls
+from .answers import split_hostport
+from .engines import ENGINES, LocalAI
+from .facts import Facts
+from .files import FileSpec, read_bytes
+from .paths import Layout
+from .render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from .render.report import ReportInputs, render_banner, render_report
+from .resolve import Resolved, stamp_key
+from .site import Site
+
+
+@dataclass(frozen=True)
+class Secrets:
+    api_key: str
+    cert: tls.CertPair
+
+
+@dataclass
+class Plan:
+    resolved: Resolved
+    files: list[FileSpec]
+    engine_unit: str
+    other_units: list[str]
+    dirs: list[tuple[str, int]]
+    state: dict[str, Any] = field(default_factory=dict)
+    """What state.json records after a successful apply."""
+
+
+def load_state(layout: Layout) -> dict[str, Any]:
+    raw = read_bytes(layout.map(layout.state_file))
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def cert_names(facts: Facts, domain: str | None) -> list[str]:
+    names = [facts.hostname, "localhost"] + [a for a in facts.addresses]
+    if domain:
+        names.insert(0, domain)
+    seen: list[str] = []
+    for n in names:
+        if n and n not in seen:
+            seen.append(n)
+    return seen
+
+
+def gather_secrets(r: Resolved, facts: Facts, layout: Layout, state: dict[str, Any],
+                   now: dt.datetime) -> Secrets:
+    """Keep what exists; make new only when asked (rotate), missing, or no longer valid."""
+    wanted = r.answers.api_key
+    existing = (read_bytes(layout.map(layout.api_key_file)) or b"").decode().strip()
+    if wanted == "keep":
+        key = existing or pysecrets.token_urlsafe(32)
+    elif wanted == "rotate":
+        # Rotating twice in a row with the same answers is one rotation: applies are idempotent.
+        repeat = state.get("api_key_answer") == "rotate" and existing
+        key = existing if repeat else pysecrets.token_urlsafe(32)
+    else:
+        key = wanted
+    cert_pem = read_bytes(layout.map(layout.selfsigned_cert))
+    key_pem = read_bytes(layout.map(layout.selfsigned_key))
+    pair = tls.CertPair(cert_pem, key_pem) if cert_pem and key_pem else None
+    names = cert_names(facts, r.answers.tls.domain)
+    if pair is None or tls.needs_new(pair, names, now):
+        pair = tls.make_selfsigned(names, now)
+    return Secrets(api_key=key, cert=pair)
+
+
+def endpoint(r: Resolved, facts: Facts) -> str:
+    host, port = split_hostport(r.answers.listen.https)
+    ip = ipaddress.ip_address(host)
+    if r.answers.tls.domain:
+        name = r.answers.tls.domain
+    elif ip.is_unspecified:
+        public = [a for a in facts.addresses if not ipaddress.ip_address(a).is_loopback
+                  and ipaddress.ip_address(a).version == 4]
+        name = public[0] if public else "127.0.0.1"
+    else:
+        name = f"[{host}]" if ip.version == 6 else host
+    return f"https://{name}{'' if port == 443 else f':{port}'}/v1"
+
+
+def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secrets) -> Plan:
+    a = r.answers
+    engine = ENGINES[a.engine]
+    m = layout.map
+    nginx = NginxInputs(
+        https=a.listen.https, http=a.listen.http, engine=a.listen.engine,
+        readiness_path=engine.readiness_path,
+        cert=str(m(layout.selfsigned_cert)), key=str(m(layout.selfsigned_key)),
+        key_map=str(m(layout.nginx_key_map)), webroot=str(m(layout.webroot)),
+        pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
+        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
+    ep = endpoint(r, facts)
+    not_after = tls.cert_not_after(sec.cert.cert_pem).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report = ReportInputs(
+        endpoint=ep, api_key_file=layout.api_key_file, ca_file=layout.selfsigned_cert,
+        model_id=r.model_id, engine=a.engine, threads=r.threads,
+        context_size=a.model.context_size, parallel=a.parallel, tls_mode="self-signed",
+        tls_domain=a.tls.domain, tls_not_after=not_after,
+        memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings))
+    nginx_files = frozenset({"nginx"})
+    files = [
+        FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
+        FileSpec(layout.nginx_key_map, render_key_map(sec.api_key).encode(), 0o600,
+                 secret=True, affects=nginx_files),
+        FileSpec(layout.selfsigned_key, sec.cert.key_pem, 0o600, secret=True,
+                 affects=nginx_files),
+        FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
+        FileSpec(layout.nginx_conf, render_nginx_conf(nginx).encode(), 0o644,
+                 affects=nginx_files),
+        *engine.files(r, layout, site),
+        FileSpec(layout.report_file, render_report(report).encode(), 0o600),
+        FileSpec(layout.banner_file, render_banner(layout.report_file, ep, r.model_id,
+                                                   "self-signed").encode(), 0o644),
+    ]
+    files += _stale_localai_configs(layout, engine.name, {f.path for f in files})
+    other = [e.unit for e in ENGINES.values() if e.unit != engine.unit]
+    dirs = [(layout.webroot + "/.well-known/acme-challenge", 0o755),
+            (layout.nginx_log_dir, 0o755), (layout.nginx_temp_dir, 0o700),
+            (layout.models_dir, 0o755), ("/var/log/slm-appliance", 0o750),
+            (layout.run_dir, 0o755)]
+    if isinstance(engine, LocalAI):
+        dirs += [("/var/lib/local-ai", 0o755), ("/var/lib/local-ai/backends", 0o755),
+                 ("/var/lib/local-ai/backends-user", 0o755),
+                 ("/var/lib/local-ai/configuration", 0o755)]
+    state = {
+        "answers": a.to_dict() | {"api_key": "keep" if a.api_key not in ("keep", "rotate")
+                                  else a.api_key},
+        "api_key_answer": a.api_key if a.api_key in ("keep", "rotate") else "explicit",
+        "engine": a.engine, "engine_unit": engine.unit, "model_id": r.model_id,
+        "model_path": r.model_path, "threads": r.threads, "endpoint": ep,
+        "listen": {"https": a.listen.https, "engine": a.listen.engine},
+        "tls_mode": "self-signed", "tls_not_after": not_after,
+        "sha256_stamps": ({stamp_key(layout.map(r.model_path)): r.sha256} if r.sha256 else {}),
+    }
+    return Plan(resolved=r, files=files, engine_unit=engine.unit, other_units=other, dirs=dirs,
+                state=state)
+
+
+def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[FileSpec]:
+    """LocalAI loads every *.yaml* in its models folder: drop our old ones (other models)."""
+    folder = layout.map(layout.models_dir)
+    out: list[FileSpec] = []
+    if not folder.is_dir():
+        return out
+    for p in sorted(folder.iterdir()):
+        if ".yaml" not in p.name and ".yml" not in p.name:
+            continue
+        path = f"{layout.models_dir}/{p.name}"
+        if path in keep and engine == "localai":
+            continue
+        try:
+            managed = p.read_text(errors="replace").startswith("# Managed by slm-appliance")
+        except OSError:
+            managed = False
+        if managed:
+            out.append(FileSpec(path, None, affects=frozenset({"engine"})))
+    return out

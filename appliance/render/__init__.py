@@ -1,0 +1,1 @@
+"""Pure renderers: (resolved answers, layout, site, secrets) -> file contents."""

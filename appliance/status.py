@@ -1,0 +1,50 @@
+"""What runs now, for ``wizard status``, the banner and the TUI's first screen."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from typing import Any
+
+import httpx
+
+from .apply import probe_address
+from .paths import Layout
+from .plan import load_state
+from .services import NGINX, ServiceManager
+
+
+def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> dict[str, Any]:
+    state = load_state(layout)
+    engine_unit = state.get("engine_unit", "llama-server.service")
+    out: dict[str, Any] = {
+        "configured": bool(state),
+        "endpoint": state.get("endpoint"),
+        "api_key_file": str(layout.map(layout.api_key_file)),
+        "ca_file": str(layout.map(layout.selfsigned_cert))
+        if state.get("tls_mode", "self-signed") == "self-signed" else None,
+        "model": state.get("model_id"),
+        "engine": state.get("engine"),
+        "threads": state.get("threads"),
+        "context_size": (state.get("answers") or {}).get("model", {}).get("context_size"),
+        "parallel": (state.get("answers") or {}).get("parallel"),
+        "tls_mode": state.get("tls_mode"),
+        "tls_not_after": state.get("tls_not_after"),
+        "applied_at": state.get("applied_at"),
+        "services": {engine_unit: services.is_active(engine_unit),
+                     NGINX: services.is_active(NGINX)},
+        "ready": False,
+        "health": None,
+    }
+    https = (state.get("listen") or {}).get("https")
+    if https and out["ca_file"]:
+        host, port = probe_address(https)
+        url = f"https://{'[' + host + ']' if ':' in host else host}:{port}/health"
+        sctx = ssl.create_default_context(cafile=out["ca_file"])
+        sctx.check_hostname = False  # the probe connects by address; the chain is still checked
+        with contextlib.suppress(httpx.HTTPError, OSError), \
+                httpx.Client(verify=sctx, timeout=timeout) as client:
+            r = client.get(url)
+            out["health"] = r.status_code
+            out["ready"] = r.status_code == 200
+    return out

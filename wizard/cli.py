@@ -1,0 +1,189 @@
+"""``wizard``: apply, validate, status, stop, sandbox, context. Every path ends in the core's
+``apply_answers``; this module only reads arguments and prints progress and errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from appliance import facts as facts_mod
+from appliance.answers import Answers, load_yaml, parse
+from appliance.apply import Context, Event, apply_answers, describe, diff, make_plan
+from appliance.context import answers_from_env
+from appliance.errors import AnswersError, ApplianceError
+from appliance.paths import Layout
+from appliance.plan import load_state
+from appliance.render.report import ReportInputs, curl_example
+from appliance.resolve import resolve
+from appliance.services import NGINX, manager_for
+from appliance.site import Site, load_site
+from appliance.status import status
+
+EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wizard", description="Configure the SLM appliance.")
+    p.add_argument("--root", default=os.environ.get("SLM_ROOT", "/"),
+                   help="folder that holds the installation (default /)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--apply", metavar="FILE", help="apply an answers file")
+    mode.add_argument("--validate", metavar="FILE", help="check an answers file, change nothing")
+    p.add_argument("--dry-run", action="store_true", help="with --apply: show the diff only")
+    sub = p.add_subparsers(dest="command")
+    st = sub.add_parser("status", help="what runs now")
+    st.add_argument("--json", action="store_true")
+    sub.add_parser("stop", help="stop the engine and nginx")
+    sub.add_parser("context", help="apply ONEAPP_* context variables from the environment")
+    sb = sub.add_parser("sandbox", help="set up and run the whole stack in --root on loopback")
+    sb.add_argument("--port-base", type=int, default=18000,
+                    help="https on BASE+443, http on BASE+80, engine on BASE+81")
+    sb.add_argument("--answers", metavar="FILE", help="answers to apply instead of the defaults")
+    return p
+
+
+def _print_event(e: Event) -> None:
+    mark = {"running": "..", "done": "ok", "failed": "!!", "skipped": "--"}.get(e.state, "  ")
+    if e.step == "write-file":
+        print(f"   [{mark}] wrote {e.detail}")
+    elif e.state != "running" or e.step in ("write", "engine-ready"):
+        print(f"[{mark}] {e.step}{': ' + e.detail if e.detail else ''}", flush=True)
+
+
+def _context(layout: Layout, site: Site, quiet: bool = False) -> Context:
+    return Context(layout=layout, site=site, facts=facts_mod.detect(),
+                   services=manager_for(site, layout),
+                   emit=(lambda e: None) if quiet else _print_event)
+
+
+def base_answers(site: Site) -> Answers:
+    return parse(site.defaults, "site defaults") if site.defaults else Answers()
+
+
+def read_answers(path: str, site: Site) -> Answers:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnswersError([], f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise AnswersError([], f"{path}: not UTF-8 text") from None
+    return parse(load_yaml(text, path), path, base_answers(site))
+
+
+def _summary(ctx: Context) -> None:
+    state = load_state(ctx.layout)
+    if not state:
+        return
+    ca = str(ctx.layout.map(ctx.layout.selfsigned_cert))
+    key = str(ctx.layout.map(ctx.layout.api_key_file))
+    info = ReportInputs(endpoint=state["endpoint"], api_key_file=key, ca_file=ca,
+                        model_id=state["model_id"], engine=state["engine"],
+                        threads=state["threads"], context_size=0, parallel=0,
+                        tls_mode=state["tls_mode"], tls_domain=None, tls_not_after="",
+                        memory_estimate_mib=0)
+    print(f"\nendpoint : {state['endpoint']}\nmodel    : {state['model_id']} "
+          f"({state['engine']}, {state['threads']} threads)\napi key  : {key}\nCA file  : {ca}\n"
+          f"try      : {curl_example(info).replace('sudo cat', 'cat')}")
+
+
+def cmd_apply(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    answers = read_answers(args.apply, site)
+    ctx = _context(layout, site)
+    if args.dry_run:
+        plan = make_plan(answers, ctx, args.apply)
+        changes = diff(plan, layout)
+        print(describe(changes) or "no changes")
+        return EXIT_OK
+    result = apply_answers(answers, ctx, args.apply)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    if result.noop:
+        print("nothing to change: the running configuration already matches")
+    _summary(ctx)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    answers = read_answers(args.validate, site)
+    r = resolve(answers, facts_mod.detect(), site, layout, args.validate,
+                load_state(layout).get("sha256_stamps"))
+    for w in r.warnings:
+        print(f"warning: {w}")
+    print(f"{args.validate}: valid ({r.model_id}, {r.threads} threads, "
+          f"~{r.memory_estimate >> 20} MiB RAM)")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    info = status(layout, manager_for(site, layout))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:14} {v}")
+    return EXIT_OK if info["ready"] else EXIT_FAIL
+
+
+def cmd_stop(layout: Layout, site: Site) -> int:
+    services = manager_for(site, layout)
+    for unit in ("llama-server.service", "local-ai.service", NGINX):
+        if services.is_active(unit):
+            services.stop(unit)
+            print(f"stopped {unit}")
+    return EXIT_OK
+
+
+def cmd_context(layout: Layout, site: Site) -> int:
+    """Unset variables keep what was applied last (so wizard changes survive reboots)."""
+    last = layout.map(layout.applied_answers)
+    base = base_answers(site)
+    if last.exists():
+        base = parse(load_yaml(last.read_text(), str(last)), str(last), base)
+    answers = answers_from_env(os.environ, base)
+    result = apply_answers(answers, _context(layout, site), "context")
+    if result.noop:
+        print("nothing to change")
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
+    from appliance import sandbox
+
+    site = sandbox.setup(layout, args.port_base)
+    answers = read_answers(args.answers, site) if args.answers else base_answers(site)
+    ctx = _context(layout, site)
+    result = apply_answers(answers, ctx, args.answers or "sandbox defaults")
+    if result.noop:
+        print("the sandbox stack is already running with these answers")
+    _summary(ctx)
+    print(f"\nstop it with: wizard --root {layout.root} stop")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    layout = Layout(Path(args.root))
+    try:
+        if args.command == "sandbox":
+            return cmd_sandbox(args, layout)
+        site = load_site(layout)
+        if args.apply:
+            return cmd_apply(args, layout, site)
+        if args.validate:
+            return cmd_validate(args, layout, site)
+        if args.command == "status":
+            return cmd_status(args, layout, site)
+        if args.command == "stop":
+            return cmd_stop(layout, site)
+        if args.command == "context":
+            return cmd_context(layout, site)
+        return cmd_status(argparse.Namespace(json=False), layout, site)
+    except ApplianceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
