@@ -201,29 +201,32 @@ def nginx_test(ctx: Context) -> None:
                          (r.stderr or r.stdout).strip())
 
 
-def engine_url(plan: Plan) -> str:
-    host, port = split_hostport(plan.resolved.answers.listen.engine)
+def engine_url(listen: str) -> str:
+    host, port = split_hostport(listen)
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{port}"
 
 
 def wait_engine_ready(plan: Plan, ctx: Context, timeout: float) -> float:
-    """Poll the engine's readiness route until 200; fail fast if the process dies."""
     engine = ENGINES[plan.resolved.answers.engine]
-    url = engine_url(plan) + engine.readiness_path
+    return wait_ready(engine_url(plan.resolved.answers.listen.engine) + engine.readiness_path,
+                      plan.engine_unit, plan.resolved.model_id, ctx, timeout)
+
+
+def wait_ready(url: str, unit: str, what: str, ctx: Context, timeout: float) -> float:
+    """Poll the engine's readiness route until 200; fail fast if the process dies."""
     start = ctx.clock()
     with httpx.Client(timeout=2.0) as client:
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if client.get(url).status_code == 200:
                     return ctx.clock() - start
-            if not ctx.services.is_active(plan.engine_unit):
-                raise ApplyError("engine-ready", f"{plan.engine_unit} stopped while loading "
-                                 f"{plan.resolved.model_id}",
-                                 ctx.services.log_tail(plan.engine_unit, 20))
+            if not ctx.services.is_active(unit):
+                raise ApplyError("engine-ready", f"{unit} stopped while loading {what}",
+                                 ctx.services.log_tail(unit, 20))
             if ctx.clock() - start > timeout:
-                raise ApplyError("engine-ready", f"{plan.engine_unit} not ready after "
-                                 f"{timeout:.0f} s", ctx.services.log_tail(plan.engine_unit, 20))
+                raise ApplyError("engine-ready", f"{unit} not ready after {timeout:.0f} s",
+                                 ctx.services.log_tail(unit, 20))
             ctx.sleep(0.1)
 
 
@@ -247,9 +250,12 @@ def served_fingerprint(host: str, port: int, timeout: float = 2.0) -> str:
 
 
 def verify_nginx(plan: Plan, ctx: Context, timeout: float = 10.0) -> None:
-    """nginx serves our certificate on the https port and /health says ready (reload is async)."""
+    """nginx serves our certificate on the https port, /health says ready and the key opens
+    /v1/models: the new configuration is live end to end."""
     host, port = probe_address(plan.resolved.answers.listen.https)
     cert = next(f for f in plan.files if f.path == ctx.layout.selfsigned_cert)
+    key = next(f for f in plan.files if f.path == ctx.layout.api_key_file)
+    auth = {"Authorization": "Bearer " + (key.content or b"").decode().strip()}
     want = tls.fingerprint(cert.content or b"")
     start, last = ctx.clock(), "no answer"
     while ctx.clock() - start < timeout:
@@ -258,9 +264,10 @@ def verify_nginx(plan: Plan, ctx: Context, timeout: float = 10.0) -> None:
                 url = f"https://{'[' + host + ']' if ':' in host else host}:{port}/health"
                 with httpx.Client(verify=False, timeout=5.0) as client:  # cert checked above
                     status = client.get(url).status_code
-                if status == 200:
+                    models = client.get(url.replace("/health", "/v1/models"), headers=auth)
+                if status == 200 and models.status_code == 200:
                     return
-                last = f"/health answered {status}"
+                last = f"/health answered {status}, /v1/models {models.status_code}"
             else:
                 last = "an old certificate is still served"
         except (OSError, httpx.HTTPError) as exc:
@@ -268,6 +275,25 @@ def verify_nginx(plan: Plan, ctx: Context, timeout: float = 10.0) -> None:
         ctx.sleep(0.1)
     raise ApplyError("verify", f"nginx on {host}:{port} is not serving the new configuration "
                      f"({last})", ctx.services.log_tail(NGINX, 10) + _nginx_errors(ctx))
+
+
+def nginx_workers(layout: Layout) -> set[str]:
+    try:
+        master = int(layout.map(layout.nginx_pid).read_text().strip())
+        return set(Path(f"/proc/{master}/task/{master}/children").read_text().split())
+    except (OSError, ValueError):
+        return set()
+
+
+def reload_nginx(ctx: Context, wait: float = 5.0) -> None:
+    """Reload and wait for the old workers to finish: reload is asynchronous, and until they
+    exit they still answer new connections with the old key and certificate. Workers busy with
+    a long stream may outlive ``wait``; they no longer accept connections by then."""
+    old = nginx_workers(ctx.layout)
+    ctx.services.reload(NGINX)
+    start = ctx.clock()
+    while old & nginx_workers(ctx.layout) and ctx.clock() - start < wait:
+        ctx.sleep(0.02)
 
 
 def _nginx_errors(ctx: Context) -> str:
@@ -307,42 +333,64 @@ def _ensure_dirs(plan: Plan, layout: Layout) -> None:
             os.chmod(p, mode)
 
 
+def recover(ctx: Context) -> bool:
+    """Roll back the files of an apply that was killed half-way (call under the lock)."""
+    if not journal_restore(ctx.layout):
+        return False
+    log_line(ctx.layout, "recovered: rolled back files of an interrupted apply")
+    ctx.emit(Event("recover", "done", "rolled back an interrupted apply"))
+    return True
+
+
+def apply_answers(answers: Answers, ctx: Context, source: str = "answers") -> ApplyResult:
+    """Validate, plan and apply; recovery of an interrupted apply comes first, so the plan
+    starts from the last good files (e.g. the API key that was in force)."""
+    with apply_lock(ctx.layout):
+        recovered = recover(ctx)
+        plan = make_plan(answers, ctx, source)
+        return _apply_locked(plan, ctx, recovered)
+
+
 def apply_plan(plan: Plan, ctx: Context) -> ApplyResult:
+    """Apply a plan made (and reviewed) earlier."""
+    with apply_lock(ctx.layout):
+        if _journal(ctx.layout).exists():
+            raise ApplyError("recover", "an interrupted apply left a journal: make the plan "
+                             "again (apply_answers repairs it first)")
+        return _apply_locked(plan, ctx, False)
+
+
+def _apply_locked(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
     layout = ctx.layout
-    with apply_lock(layout):
-        recovered = journal_restore(layout)
-        if recovered:
-            log_line(layout, "recovered: rolled back files of an interrupted apply")
-            ctx.emit(Event("recover", "done", "rolled back an interrupted apply"))
-        _ensure_dirs(plan, layout)
-        changes = diff(plan, layout)
-        actions = actions_for(changes, plan, ctx.services)
-        result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings))
-        if result.noop:
-            ctx.emit(Event("apply", "skipped", "nothing to change"))
-            return result
-        log_line(layout, f"apply: {len(changes)} file(s), actions: {', '.join(actions) or '-'}")
-        was_active = {u: ctx.services.is_active(u) for u in [plan.engine_unit, NGINX,
-                                                              *plan.other_units]}
-        journal_begin(changes, layout)
-        done: list[str] = []
-        try:
-            _execute(plan, changes, actions, ctx, done)
-        except BaseException as exc:
-            reason = exc if isinstance(exc, ApplianceError) else ApplyError(
-                "apply", f"{type(exc).__name__}: {exc}")
-            ok = _rollback(plan, ctx, was_active, done)
-            log_line(layout, f"failed: {str(reason).splitlines()[0]}; rolled back: {ok}")
-            if isinstance(reason, ApplyError):
-                reason.rolled_back = ok
-            if not isinstance(exc, Exception):
-                raise
-            raise reason from None
-        _save_state(plan, layout)
-        journal_clear(layout)
-        log_line(layout, "done")
-        ctx.emit(Event("apply", "done", f"{len(changes)} file(s) changed"))
+    _ensure_dirs(plan, layout)
+    changes = diff(plan, layout)
+    actions = actions_for(changes, plan, ctx.services)
+    result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings))
+    if result.noop:
+        ctx.emit(Event("apply", "skipped", "nothing to change"))
         return result
+    log_line(layout, f"apply: {len(changes)} file(s), actions: {', '.join(actions) or '-'}")
+    was_active = {u: ctx.services.is_active(u)
+                  for u in [plan.engine_unit, NGINX, *plan.other_units]}
+    journal_begin(changes, layout)
+    done: list[str] = []
+    try:
+        _execute(plan, changes, actions, ctx, done)
+    except BaseException as exc:
+        reason = exc if isinstance(exc, ApplianceError) else ApplyError(
+            "apply", f"{type(exc).__name__}: {exc}")
+        ok = _rollback(plan, ctx, was_active, done)
+        log_line(layout, f"failed: {str(reason).splitlines()[0]}; rolled back: {ok}")
+        if isinstance(reason, ApplyError):
+            reason.rolled_back = ok
+        if not isinstance(exc, Exception):
+            raise
+        raise reason from None
+    _save_state(plan, layout)
+    journal_clear(layout)
+    log_line(layout, "done")
+    ctx.emit(Event("apply", "done", f"{len(changes)} file(s) changed"))
+    return result
 
 
 def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context,
@@ -381,7 +429,7 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
             elif verb == "start":
                 ctx.services.start(unit)
             elif verb == "reload":
-                ctx.services.reload(unit)
+                reload_nginx(ctx)
         except ServiceError as exc:
             raise ApplyError(action, str(exc).splitlines()[0], ctx.services.log_tail(unit, 15))
         done.append(action)
@@ -414,12 +462,22 @@ def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[
             elif active and (any(a.endswith(unit) for a in done)
                              or not services.is_active(unit)):
                 services.restart(unit)
+                _wait_previous_engine(unit, ctx)
             elif not active and services.is_active(unit):
                 services.stop(unit)
-        except ServiceError:
+        except (ServiceError, ApplyError):
             ok = False
     ctx.emit(Event("rollback", "done" if ok else "failed"))
     return ok
+
+
+def _wait_previous_engine(unit: str, ctx: Context) -> None:
+    """After a rollback restart, wait for the engine the last good state describes."""
+    state = load_state(ctx.layout)
+    listen, engine = (state.get("listen") or {}).get("engine"), state.get("engine")
+    if listen and engine in ENGINES and ENGINES[engine].unit == unit:
+        wait_ready(engine_url(listen) + ENGINES[engine].readiness_path, unit,
+                   str(state.get("model_id")), ctx, ctx.site.ready_timeout)
 
 
 def _save_state(plan: Plan, layout: Layout) -> None:
@@ -430,7 +488,3 @@ def _save_state(plan: Plan, layout: Layout) -> None:
         answers = answers.replace(api_key="keep")
     atomic_write(layout.map(layout.applied_answers), answers.to_yaml().encode(), 0o600)
 
-
-def apply_answers(answers: Answers, ctx: Context, source: str = "answers") -> ApplyResult:
-    plan = make_plan(answers, ctx, source)
-    return apply_plan(plan, ctx)

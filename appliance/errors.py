@@ -57,15 +57,18 @@ class ApplyError(ApplianceError):
     """Apply failed at ``step``; the previous configuration was restored."""
 
     def __init__(self, step: str, reason: str, log_tail: str = "", rolled_back: bool = True):
+        super().__init__(step, reason)
         self.step = step
         self.reason = reason
         self.log_tail = log_tail
         self.rolled_back = rolled_back
-        state = "previous configuration restored" if rolled_back else "ROLLBACK INCOMPLETE"
-        msg = f"apply failed at {step}: {reason} ({state})"
-        if log_tail:
-            msg += "\n--- log ---\n" + log_tail.rstrip()
-        super().__init__(msg)
+
+    def __str__(self) -> str:
+        state = "previous configuration restored" if self.rolled_back else "ROLLBACK INCOMPLETE"
+        msg = f"apply failed at {self.step}: {self.reason} ({state})"
+        if self.log_tail:
+            msg += "\n--- log ---\n" + self.log_tail.rstrip()
+        return msg
 
 
 class LockedError(ApplyError):

@@ -1,0 +1,128 @@
+"""Shared helpers: free loopback ports, the real sandbox stack, tree hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance.paths import Layout
+from appliance.services import Sandbox
+from appliance.site import load_site
+
+os.environ.pop("NO_COLOR", None)
+SMOLLM = "smollm2-135m-instruct-q4_1"
+GEMMA = "gemma3-270m-q4_k_m"
+VOLATILE = ("var/log/", "run/", "var/lib/nginx/", "var/lib/slm-appliance/apply.lock")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base() -> int:
+    for _ in range(200):
+        base = random.randrange(20000, 40000, 1000)
+        if all(port_free(base + off) for off in (80, 81, 443, 444, 445)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """sha256 + mode of every file under root except logs, pidfiles and nginx temp dirs."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if p.is_file() and not rel.startswith(VOLATILE):
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            out[rel] = f"{digest}:{p.stat().st_mode & 0o7777:o}"
+    return out
+
+
+def wizard(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([sys.executable, "-m", "wizard", *args], capture_output=True, text=True,
+                       timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"wizard {args} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+@dataclass
+class Stack:
+    root: Path
+    port_base: int
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.root)
+
+    @property
+    def services(self) -> Sandbox:
+        return Sandbox(load_site(self.layout), self.layout)
+
+    @property
+    def https(self) -> str:
+        return f"https://127.0.0.1:{self.port_base + 443}"
+
+    @property
+    def ca(self) -> str:
+        return str(self.root / "etc/slm-appliance/tls/selfsigned.crt")
+
+    def key(self) -> str:
+        return (self.root / "etc/slm-appliance/api_key").read_text().strip()
+
+    def client(self, timeout: float = 60) -> httpx.Client:
+        return httpx.Client(base_url=self.https, verify=ssl.create_default_context(cafile=self.ca),
+                            timeout=timeout)
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key()}"}
+
+    def answers_file(self, text: str, name: str = "answers.yaml") -> Path:
+        path = self.root.parent / name
+        path.write_text(text)
+        return path
+
+    def apply(self, text: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return wizard("--root", str(self.root), "--apply", str(self.answers_file(text)),
+                      check=check)
+
+    def baseline(self) -> None:
+        """The sandbox defaults (smollm2, auto threads) as an empty answers file."""
+        self.apply("version: 1\n")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack") / "root"
+    base = free_port_base()
+    p = wizard("--root", str(root), "sandbox", "--port-base", str(base))
+    if p.returncode != 0:
+        pytest.fail(f"sandbox did not come up:\n{p.stdout}\n{p.stderr}")
+    s = Stack(root, base)
+    yield s
+    wizard("--root", str(root), "stop")
+
+
+@pytest.fixture
+def fresh(stack: Stack) -> Iterator[Stack]:
+    """A stack test that changes the config: back to the sandbox defaults afterwards."""
+    stack.baseline()
+    yield stack
+    stack.baseline()
