@@ -13,7 +13,7 @@ from appliance import facts as facts_mod
 from appliance.answers import Answers, load_yaml, parse
 from appliance.apply import Context, Event, apply_answers, describe, diff, make_plan
 from appliance.context import answers_from_env
-from appliance.errors import AnswersError, ApplianceError
+from appliance.errors import AnswersError, ApplianceError, FieldError
 from appliance.paths import Layout
 from appliance.plan import load_state
 from appliance.render.report import ReportInputs, curl_example
@@ -67,9 +67,11 @@ def read_answers(path: str, site: Site) -> Answers:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise AnswersError([], f"{path}: cannot read ({exc.strerror})") from None
+        raise AnswersError([FieldError("(file)", f"cannot read ({exc.strerror})",
+                                       "check the path")], path) from None
     except UnicodeDecodeError:
-        raise AnswersError([], f"{path}: not UTF-8 text") from None
+        raise AnswersError([FieldError("(file)", "not UTF-8 text", "save it as UTF-8")],
+                           path) from None
     return parse(load_yaml(text, path), path, base_answers(site))
 
 
