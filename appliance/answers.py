@@ -178,7 +178,7 @@ def parse(data: Mapping[str, Any], source: str = "answers", base: Answers | None
                                  f"use one of: {', '.join(ENGINES)}"))
 
     sections: dict[str, Any] = {}
-    for name, cls in SECTIONS.items():
+    for name in SECTIONS:
         raw = data.get(name, {})
         current = getattr(base, name)
         if raw is None:
@@ -191,12 +191,13 @@ def parse(data: Mapping[str, Any], source: str = "answers", base: Answers | None
         allowed = tuple(current.__dataclass_fields__)
         for key in raw:
             if key not in allowed:
-                errors.append(FieldError(f"{name}.{key}", "unknown key", _suggest(str(key), allowed)))
+                errors.append(FieldError(f"{name}.{key}", "unknown key",
+                                         _suggest(str(key), allowed)))
         values = {k: raw[k] for k in allowed if k in raw}
         sections[name] = replace(current, **values)
 
     model: ModelAnswers = sections["model"]
-    raw_model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    raw_model: dict[str, Any] = data["model"] if isinstance(data.get("model"), dict) else {}
     model_id = model.id
     if "path" in raw_model and "id" not in raw_model:
         model_id = None  # a path alone names its own model
@@ -229,9 +230,9 @@ def parse(data: Mapping[str, Any], source: str = "answers", base: Answers | None
     parallel = _int(errors, "parallel", data.get("parallel", base.parallel), 1, MAX_PARALLEL,
                     f"use 1-{MAX_PARALLEL} concurrent request slots") or base.parallel
     if ctx and parallel and ctx // parallel < MIN_SLOT_CONTEXT:
-        errors.append(FieldError("parallel", f"{parallel} slots leave {ctx // parallel} tokens of "
-                                 f"context each", f"lower parallel or raise model.context_size "
-                                 f"(each slot needs >= {MIN_SLOT_CONTEXT})"))
+        errors.append(FieldError(
+            "parallel", f"{parallel} slots leave {ctx // parallel} tokens of context each",
+            f"lower parallel or raise model.context_size (each slot needs >= {MIN_SLOT_CONTEXT})"))
 
     api_key = data.get("api_key", base.api_key)
     if not isinstance(api_key, str):

@@ -195,7 +195,7 @@ def journal_clear(layout: Layout) -> None:
 # -- checks -------------------------------------------------------------------------------
 
 def nginx_test(ctx: Context) -> None:
-    r = ctx.runner(nginx_argv(ctx.site, ctx.layout) + ["-t", "-q"], 60)
+    r = ctx.runner([*nginx_argv(ctx.site, ctx.layout), "-t", "-q"], 60)
     if not r.ok:
         raise ApplyError("nginx-test", "nginx rejected the new configuration",
                          (r.stderr or r.stdout).strip())
@@ -431,7 +431,8 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
             elif verb == "reload":
                 reload_nginx(ctx)
         except ServiceError as exc:
-            raise ApplyError(action, str(exc).splitlines()[0], ctx.services.log_tail(unit, 15))
+            raise ApplyError(action, str(exc).splitlines()[0],
+                             ctx.services.log_tail(unit, 15)) from None
         done.append(action)
         ctx.emit(Event(action, "done"))
     if nginx_touched or any(a.startswith("restart") for a in actions):

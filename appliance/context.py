@@ -18,17 +18,17 @@ PREFIX = "ONEAPP_SLM_"
 PARAMS: dict[str, tuple[str, str, str]] = {
     "ONEAPP_SLM_ENGINE_NAME": ("engine", "str", "Engine: llama-server (default) or localai"),
     "ONEAPP_SLM_MODEL_ID": ("model.id", "str", "Catalog model id"),
-    "ONEAPP_SLM_MODEL_PATH": ("model.path", "str", "Path of a local GGUF file instead of a catalog model"),
+    "ONEAPP_SLM_MODEL_PATH": ("model.path", "str", "Local GGUF file instead of a catalog model"),
     "ONEAPP_SLM_MODEL_SHA256": ("model.sha256", "str", "Expected sha256 of model path"),
     "ONEAPP_SLM_MODEL_CONTEXT": ("model.context_size", "int", "Context size in tokens (all slots)"),
     "ONEAPP_SLM_ENGINE_THREADS": ("threads", "threads", "CPU threads: auto or a number"),
     "ONEAPP_SLM_ENGINE_PARALLEL": ("parallel", "int", "Concurrent request slots"),
-    "ONEAPP_SLM_API_KEY": ("api_key", "str", "API key: keep (generated), rotate, or a key of 32+ chars"),
+    "ONEAPP_SLM_API_KEY": ("api_key", "str", "API key: keep, rotate, or 32+ chars"),
     "ONEAPP_SLM_TLS_MODE": ("tls.mode", "str", "self-signed or letsencrypt"),
     "ONEAPP_SLM_TLS_DOMAIN": ("tls.domain", "str", "DNS name of this VM for Let's Encrypt"),
     "ONEAPP_SLM_TLS_EMAIL": ("tls.email", "str", "Contact e-mail for Let's Encrypt (optional)"),
-    "ONEAPP_SLM_ACME_DIRECTORY": ("tls.acme_directory", "str", "ACME directory: production, staging or a URL"),
-    "ONEAPP_SLM_ACME_CABUNDLE": ("tls.acme_ca_bundle", "str", "CA file trusted for a private ACME server"),
+    "ONEAPP_SLM_ACME_DIRECTORY": ("tls.acme_directory", "str", "ACME: production, staging, URL"),
+    "ONEAPP_SLM_ACME_CABUNDLE": ("tls.acme_ca_bundle", "str", "CA file for a private ACME server"),
     "ONEAPP_SLM_LISTEN_HTTPS": ("listen.https", "str", "HTTPS listen address, e.g. 0.0.0.0:443"),
     "ONEAPP_SLM_LISTEN_HTTP": ("listen.http", "str", "HTTP listen address (ACME, redirect)"),
     "ONEAPP_SLM_LISTEN_ENGINE": ("listen.engine", "str", "Engine loopback address"),
@@ -55,8 +55,9 @@ def env_to_mapping(env: Mapping[str, str]) -> tuple[dict[str, Any], list[FieldEr
             try:
                 converted = int(value)
             except ValueError:
+                fix = "use digits only" + (" or auto" if kind == "threads" else "")
                 errors.append(FieldError(f"{name} ({dotted})", f"{value!r} is not a whole number",
-                                         "use digits only" + (" or auto" if kind == "threads" else "")))
+                                         fix))
                 continue
         section, _, key = dotted.partition(".")
         if key:

@@ -25,9 +25,12 @@ WATCHDOG_BUSY = "30m"  # LocalAI kills a backend busy longer than this: > longes
 
 
 class Engine(Protocol):
-    name: str
-    unit: str
-    readiness_path: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def readiness_path(self) -> str: ...
 
     def files(self, r: Resolved, layout: Layout, site: Site) -> list[FileSpec]: ...
 

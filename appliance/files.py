@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
-import grp
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path

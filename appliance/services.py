@@ -111,7 +111,7 @@ class Sandbox:
 
     def _unit_exec(self, unit: str) -> tuple[list[str], dict[str, str], Path]:
         if unit == NGINX:
-            return nginx_argv(self.site, self.layout) + ["-g", "daemon off;"], {}, self.layout.root
+            return [*nginx_argv(self.site, self.layout), "-g", "daemon off;"], {}, self.layout.root
         path = self.layout.map(f"{self.layout.systemd_dir}/{unit}")
         try:
             text = path.read_text()
