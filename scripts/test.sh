@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset NO_COLOR
-.venv/bin/ruff check appliance wizard tests bench
+.venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"
