@@ -44,12 +44,12 @@ def free_port_base() -> int:
     raise RuntimeError("no free port range")
 
 
-def tree_hashes(root: Path) -> dict[str, str]:
+def tree_hashes(root: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]:
     """sha256 + mode of every file under root except logs, pidfiles and nginx temp dirs."""
     out = {}
     for p in sorted(root.rglob("*")):
         rel = str(p.relative_to(root))
-        if p.is_file() and not rel.startswith(VOLATILE):
+        if p.is_file() and not rel.startswith(VOLATILE + ignore):
             digest = hashlib.sha256(p.read_bytes()).hexdigest()
             out[rel] = f"{digest}:{p.stat().st_mode & 0o7777:o}"
     return out

@@ -6,14 +6,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 
+import httpx
+
 from appliance import facts as facts_mod
 from appliance.answers import Answers, load_yaml, parse
-from appliance.apply import Context, Event, apply_answers, describe, diff, make_plan
+from appliance.apply import (
+    Context,
+    Event,
+    apply_answers,
+    describe,
+    diff,
+    make_plan,
+    probe_address,
+)
+from appliance.bench import Sample
 from appliance.context import answers_from_env
-from appliance.errors import AnswersError, ApplianceError, FieldError
+from appliance.errors import AnswersError, ApplianceError, FieldError, SetupError
 from appliance.paths import Layout
 from appliance.plan import load_state
 from appliance.render.report import ReportInputs, curl_example
@@ -37,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="what runs now")
     st.add_argument("--json", action="store_true")
     sub.add_parser("stop", help="stop the engine and nginx")
+    bn = sub.add_parser("bench", help="measure tokens/s of the running stack through nginx")
+    bn.add_argument("--json", action="store_true")
+    bn.add_argument("--tokens", type=int, default=64, help="tokens generated per request")
+    bn.add_argument("--repetitions", type=int, default=3)
+    tn = sub.add_parser("tune", help="measure thread counts and propose the fastest")
+    tn.add_argument("--apply", dest="keep_best", action="store_true",
+                    help="apply the best thread count (default: restore the current one)")
+    tn.add_argument("--json", action="store_true")
     sub.add_parser("context", help="apply ONEAPP_* context variables from the environment")
     sb = sub.add_parser("sandbox", help="set up and run the whole stack in --root on loopback")
     sb.add_argument("--port-base", type=int, default=18000,
@@ -129,6 +149,70 @@ def cmd_status(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     return EXIT_OK if info["ready"] else EXIT_FAIL
 
 
+def _applied_answers(layout: Layout, site: Site) -> Answers:
+    last = layout.map(layout.applied_answers)
+    base = base_answers(site)
+    if last.exists():
+        base = parse(load_yaml(last.read_text(), str(last)), str(last), base)
+    return base
+
+
+def cmd_bench(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    from appliance.bench import benchmark
+
+    state = load_state(layout)
+    if not state:
+        raise SetupError("nothing is configured yet: apply answers first")
+    key = layout.map(layout.api_key_file).read_text().strip()
+    verify: ssl.SSLContext | bool = True
+    if state.get("tls_mode") == "self-signed":
+        verify = ssl.create_default_context(cafile=str(layout.map(layout.selfsigned_cert)))
+        verify.check_hostname = False
+    endpoint = state["endpoint"]
+    host, port = probe_address(state["listen"]["https"])
+    url = f"https://{'[' + host + ']' if ':' in host else host}:{port}/v1"
+    if state.get("tls_mode") != "self-signed":
+        url = endpoint
+
+    def show(n: int, s: Sample) -> None:
+        if not args.json:
+            print(f"  run {n + 1}: {s.gen_tps:6.1f} tok/s generation, {s.prompt_tps or 0:7.1f} "
+                  f"tok/s prompt, first token {s.ttft_ms:6.1f} ms")
+
+    with httpx.Client(verify=verify, timeout=300) as client:
+        result = benchmark(client, url, state["model_id"], max_tokens=args.tokens,
+                           repetitions=args.repetitions, threads=state.get("threads"),
+                           headers={"Authorization": f"Bearer {key}"}, on_sample=show)
+    out = result.to_json()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{out['model']} on {out['threads']} threads: {out['generation_tokens_per_s']} "
+              f"tok/s generation (+/- {result.generation.stdev:.1f}), "
+              f"{out['prompt_tokens_per_s']} tok/s prompt, first token {out['ttft_ms']} ms")
+    return EXIT_OK
+
+
+def cmd_tune(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    from appliance.tuning import autotune
+
+    ctx = _context(layout, site, quiet=True)
+
+    def show(threads: int, tps: float) -> None:
+        if not args.json:
+            print(f"  {threads:3d} threads: {tps:7.1f} tok/s", flush=True)
+
+    result = autotune(_applied_answers(layout, site), ctx, keep_best=args.keep_best,
+                      on_result=show)
+    if args.json:
+        print(json.dumps({"best_threads": result.best, "measured": result.measured,
+                          "stopped_early": result.stopped_early, "applied": args.keep_best}))
+    else:
+        done = "applied" if args.keep_best else "run 'wizard tune --apply' to apply it"
+        print(f"best: {result.best} threads ({result.measured[result.best]:.1f} tok/s); {done}")
+    return EXIT_OK
+
+
 def cmd_stop(layout: Layout, site: Site) -> int:
     services = manager_for(site, layout)
     for unit in ("llama-server.service", "local-ai.service", NGINX):
@@ -140,11 +224,7 @@ def cmd_stop(layout: Layout, site: Site) -> int:
 
 def cmd_context(layout: Layout, site: Site) -> int:
     """Unset variables keep what was applied last (so wizard changes survive reboots)."""
-    last = layout.map(layout.applied_answers)
-    base = base_answers(site)
-    if last.exists():
-        base = parse(load_yaml(last.read_text(), str(last)), str(last), base)
-    answers = answers_from_env(os.environ, base)
+    answers = answers_from_env(os.environ, _applied_answers(layout, site))
     result = apply_answers(answers, _context(layout, site), "context")
     if result.noop:
         print("nothing to change")
@@ -182,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_stop(layout, site)
         if args.command == "context":
             return cmd_context(layout, site)
+        if args.command == "bench":
+            return cmd_bench(args, layout, site)
+        if args.command == "tune":
+            return cmd_tune(args, layout, site)
         return cmd_status(argparse.Namespace(json=False), layout, site)
     except ApplianceError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -275,3 +275,24 @@ def test_rotate_changes_the_key_once(fresh: Stack) -> None:
     assert "nothing to change" in p.stdout and s.key() == new
     assert os.stat(s.root / "etc/slm-appliance/api_key").st_mode & 0o777 == 0o600
     assert new not in (s.root / "var/log/slm-appliance/apply.log").read_text()
+
+
+def test_bench_json_on_the_real_stack(stack: Stack) -> None:
+    p = wizard("--root", str(stack.root), "bench", "--json", "--tokens", "32",
+               "--repetitions", "2", check=True)
+    out = json.loads(p.stdout)
+    assert out["model"] == SMOLLM and out["timing_source"] == "engine"
+    assert out["generation_tokens_per_s"] > 5 and out["prompt_tokens_per_s"] > 5
+    assert 0 < out["ttft_ms"] < 30000 and out["threads"] >= 1
+
+
+def test_tune_measures_candidates_and_restores(fresh: Stack) -> None:
+    s = fresh
+    state = "var/lib/slm-appliance/state.json"  # only its applied_at moves
+    before = tree_hashes(s.root, ignore=(state,))
+    p = wizard("--root", str(s.root), "tune", "--json", check=True)
+    out = json.loads(p.stdout)
+    logical = os.cpu_count() or 1
+    assert 1 <= out["best_threads"] <= logical and out["measured"]
+    assert all(v > 0 for v in out["measured"].values())
+    assert tree_hashes(s.root, ignore=(state,)) == before  # without --apply: threads restored
