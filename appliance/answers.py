@@ -57,6 +57,10 @@ class TLSAnswers:
     email: str | None = None
     acme_directory: str = ACME_SHORTCUTS["production"]
     acme_ca_bundle: str | None = None
+    public_address: str | None = None
+    """The address the domain must resolve to when the VM is behind NAT."""
+    skip_dns_check: bool = False
+    """Order even if the domain does not resolve to this VM (the CA still has to reach it)."""
 
 
 @dataclass(frozen=True)
@@ -280,8 +284,19 @@ def _check_tls(errors: list[FieldError], tls: TLSAnswers) -> TLSAnswers:
         errors.append(FieldError("tls.acme_directory", "must be an https:// URL",
                                  "use 'production', 'staging' or the directory URL"))
     bundle = _str(errors, "tls.acme_ca_bundle", tls.acme_ca_bundle)
+    public = _str(errors, "tls.public_address", tls.public_address)
+    if public is not None:
+        try:
+            ipaddress.ip_address(public)
+        except ValueError:
+            errors.append(FieldError("tls.public_address", f"{public!r} is not an IP address",
+                                     "give the public IPv4/IPv6 address the domain points to"))
+    if not isinstance(tls.skip_dns_check, bool):
+        errors.append(FieldError("tls.skip_dns_check", f"must be true or false, got "
+                                 f"{tls.skip_dns_check!r}", "write true or false"))
     return TLSAnswers(mode=str(tls.mode), domain=domain, email=email,
-                      acme_directory=directory, acme_ca_bundle=bundle)
+                      acme_directory=directory, acme_ca_bundle=bundle, public_address=public,
+                      skip_dns_check=tls.skip_dns_check is True)
 
 
 def _check_listen(errors: list[FieldError], listen: ListenAnswers) -> None:

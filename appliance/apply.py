@@ -29,12 +29,13 @@ from pathlib import Path
 
 import httpx
 
-from . import tls
+from . import letsencrypt, tls
 from .answers import Answers, split_hostport
 from .engines import ENGINES
 from .errors import ApplianceError, ApplyError, LockedError, ServiceError
 from .facts import Facts
 from .files import FileSpec, atomic_write, current_mode, read_bytes, remove
+from .letsencrypt import Outcome
 from .paths import Layout
 from .plan import Plan, build_plan, gather_secrets, load_state
 from .resolve import resolve
@@ -82,6 +83,8 @@ class ApplyResult:
     plan: Plan
     recovered: bool = False
     warnings: list[str] = field(default_factory=list)
+    tls: Outcome | None = None
+    """What the ACME step did (letsencrypt mode only)."""
 
     @property
     def noop(self) -> bool:
@@ -146,6 +149,7 @@ def actions_for(changes: list[Change], plan: Plan, services: ServiceManager) -> 
         actions.append(f"start {NGINX}")
     elif "nginx" in affected:
         actions.append(f"reload {NGINX}")
+    actions += [f"start {t}" for t in plan.timers if not services.is_active(t)]
     return actions
 
 
@@ -253,10 +257,10 @@ def verify_nginx(plan: Plan, ctx: Context, timeout: float = 10.0) -> None:
     """nginx serves our certificate on the https port, /health says ready and the key opens
     /v1/models: the new configuration is live end to end."""
     host, port = probe_address(plan.resolved.answers.listen.https)
-    cert = next(f for f in plan.files if f.path == ctx.layout.selfsigned_cert)
     key = next(f for f in plan.files if f.path == ctx.layout.api_key_file)
     auth = {"Authorization": "Bearer " + (key.content or b"").decode().strip()}
-    want = tls.fingerprint(cert.content or b"")
+    assert plan.served is not None
+    want = tls.fingerprint(plan.served.leaf_pem)
     start, last = ctx.clock(), "no answer"
     while ctx.clock() - start < timeout:
         try:
@@ -342,13 +346,53 @@ def recover(ctx: Context) -> bool:
     return True
 
 
-def apply_answers(answers: Answers, ctx: Context, source: str = "answers") -> ApplyResult:
+def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,
+                  force_acme: bool = False) -> ApplyResult:
     """Validate, plan and apply; recovery of an interrupted apply comes first, so the plan
-    starts from the last good files (e.g. the API key that was in force)."""
+    starts from the last good files (e.g. the API key that was in force). In letsencrypt mode
+    the certificate is obtained afterwards, against the nginx this apply left running."""
     with apply_lock(ctx.layout):
         recovered = recover(ctx)
         plan = make_plan(answers, ctx, source)
-        return _apply_locked(plan, ctx, recovered)
+        result = _apply_locked(plan, ctx, recovered)
+        if answers.tls.mode == "letsencrypt":
+            result.tls = acme_step(answers, ctx, source, force=force_acme)
+        return result
+
+
+def renew(answers: Answers, ctx: Context, *, force: bool = False) -> Outcome:
+    """``wizard renew`` and its timer: order when ARI (or the lifetime rule) says so."""
+    if answers.tls.mode != "letsencrypt" or not answers.tls.domain:
+        return Outcome("skipped", "TLS mode is self-signed: nothing to renew")
+    with apply_lock(ctx.layout):
+        recover(ctx)
+        lineage = letsencrypt.load_lineage(ctx.layout, answers.tls.domain)
+        ari = letsencrypt.ari_renewal_time(answers, ctx.layout, lineage) if lineage else None
+        return acme_step(answers, ctx, "renew", force=force, ari_time=ari)
+
+
+def acme_step(answers: Answers, ctx: Context, source: str, *, force: bool = False,
+              ari_time: dt.datetime | None = None) -> Outcome:
+    """Obtain or reuse the certificate, then install it through the apply path. Never raises
+    for ACME trouble: the previous certificate keeps serving and the outcome says why."""
+    domain = answers.tls.domain or ""
+    ctx.emit(Event("acme", "running", domain))
+    outcome = letsencrypt.obtain(
+        answers, ctx.facts, ctx.layout, letsencrypt.make_resolver(ctx.site.hosts),
+        lambda step, detail: ctx.emit(Event(step, "done", detail)), ctx.now(),
+        force=force, ari_time=ari_time)
+    if outcome.state == "issued":
+        try:
+            _apply_locked(make_plan(answers, ctx, source), ctx, False)
+        except ApplyError as exc:
+            letsencrypt.note_install_failure(ctx.layout, domain, exc.reason, ctx.now())
+            outcome = Outcome("failed", f"the new certificate could not be installed "
+                              f"({exc.reason}); the previous one keeps serving")
+    if outcome.state in ("failed", "waiting"):
+        _apply_locked(make_plan(answers, ctx, source), ctx, False)  # report shows the failure
+    ok = outcome.state in ("issued", "reused")
+    ctx.emit(Event("acme", "done" if ok else "failed", outcome.message))
+    return outcome
 
 
 def apply_plan(plan: Plan, ctx: Context) -> ApplyResult:

@@ -29,6 +29,8 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "ONEAPP_SLM_TLS_EMAIL": ("tls.email", "str", "Contact e-mail for Let's Encrypt (optional)"),
     "ONEAPP_SLM_ACME_DIRECTORY": ("tls.acme_directory", "str", "ACME: production, staging, URL"),
     "ONEAPP_SLM_ACME_CABUNDLE": ("tls.acme_ca_bundle", "str", "CA file for a private ACME server"),
+    "ONEAPP_SLM_TLS_ADDRESS": ("tls.public_address", "str", "Public IP the domain points to (NAT)"),
+    "ONEAPP_SLM_DNS_NOCHECK": ("tls.skip_dns_check", "bool", "YES: skip the DNS pre-check"),
     "ONEAPP_SLM_LISTEN_HTTPS": ("listen.https", "str", "HTTPS listen address, e.g. 0.0.0.0:443"),
     "ONEAPP_SLM_LISTEN_HTTP": ("listen.http", "str", "HTTP listen address (ACME, redirect)"),
     "ONEAPP_SLM_LISTEN_ENGINE": ("listen.engine", "str", "Engine loopback address"),
@@ -51,7 +53,13 @@ def env_to_mapping(env: Mapping[str, str]) -> tuple[dict[str, Any], list[FieldEr
             continue
         dotted, kind, _ = PARAMS[name]
         converted: Any = value
-        if kind == "int" or (kind == "threads" and value != "auto"):
+        if kind == "bool":
+            if value.upper() not in ("YES", "NO", "TRUE", "FALSE"):
+                errors.append(FieldError(f"{name} ({dotted})", f"{value!r} is not YES or NO",
+                                         "use YES or NO"))
+                continue
+            converted = value.upper() in ("YES", "TRUE")
+        elif kind == "int" or (kind == "threads" and value != "auto"):
             try:
                 converted = int(value)
             except ValueError:

@@ -13,7 +13,7 @@ import secrets as pysecrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import tls
+from . import acme_policy, letsencrypt, tls
 from .answers import split_hostport
 from .engines import ENGINES, LocalAI
 from .facts import Facts
@@ -21,14 +21,32 @@ from .files import FileSpec, read_bytes
 from .paths import Layout
 from .render.nginx import NginxInputs, render_key_map, render_nginx_conf
 from .render.report import ReportInputs, render_banner, render_report
+from .render.units import (
+    RENEW_SERVICE,
+    RENEW_TIMER,
+    render_renew_service,
+    render_renew_timer,
+)
 from .resolve import Resolved, stamp_key
 from .site import Site
+
+
+@dataclass(frozen=True)
+class Served:
+    """The certificate nginx serves: the ACME lineage when usable, else the self-signed one."""
+
+    mode: str  # self-signed or letsencrypt
+    cert_path: str
+    key_path: str
+    leaf_pem: bytes
+    not_after: dt.datetime
 
 
 @dataclass(frozen=True)
 class Secrets:
     api_key: str
     cert: tls.CertPair
+    served: Served
 
 
 @dataclass
@@ -40,6 +58,9 @@ class Plan:
     dirs: list[tuple[str, int]]
     state: dict[str, Any] = field(default_factory=dict)
     """What state.json records after a successful apply."""
+    served: Served | None = None
+    timers: list[str] = field(default_factory=list)
+    """Timer units to keep enabled (systemd only; the sandbox has no timers)."""
 
 
 def load_state(layout: Layout) -> dict[str, Any]:
@@ -81,7 +102,16 @@ def gather_secrets(r: Resolved, facts: Facts, layout: Layout, state: dict[str, A
     names = cert_names(facts, r.answers.tls.domain)
     if pair is None or tls.needs_new(pair, names, now):
         pair = tls.make_selfsigned(names, now)
-    return Secrets(api_key=key, cert=pair)
+    served = Served("self-signed", layout.selfsigned_cert, layout.selfsigned_key, pair.cert_pem,
+                    tls.cert_not_after(pair.cert_pem))
+    t = r.answers.tls
+    if t.mode == "letsencrypt" and t.domain:
+        lineage = letsencrypt.load_lineage(layout, t.domain)
+        if lineage and acme_policy.usable(lineage, t.domain, t.acme_directory, now):
+            base = letsencrypt.live_dir(t.domain)
+            served = Served("letsencrypt", f"{base}/fullchain.pem", f"{base}/privkey.pem",
+                            lineage.leaf_pem, lineage.not_after)
+    return Secrets(api_key=key, cert=pair, served=served)
 
 
 def endpoint(r: Resolved, facts: Facts) -> str:
@@ -105,18 +135,24 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     nginx = NginxInputs(
         https=a.listen.https, http=a.listen.http, engine=a.listen.engine,
         readiness_path=engine.readiness_path,
-        cert=str(m(layout.selfsigned_cert)), key=str(m(layout.selfsigned_key)),
+        cert=str(m(sec.served.cert_path)), key=str(m(sec.served.key_path)),
+        cert_sha256=tls.fingerprint(sec.served.leaf_pem),
         key_map=str(m(layout.nginx_key_map)), webroot=str(m(layout.webroot)),
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
         temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
     ep = endpoint(r, facts)
-    not_after = tls.cert_not_after(sec.cert.cert_pem).strftime("%Y-%m-%dT%H:%M:%SZ")
+    served = sec.served
+    not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ca_file = layout.selfsigned_cert if served.mode == "self-signed" else None
+    acme = letsencrypt.load_status(layout) if a.tls.mode == "letsencrypt" else {}
     report = ReportInputs(
-        endpoint=ep, api_key_file=layout.api_key_file, ca_file=layout.selfsigned_cert,
+        endpoint=ep, api_key_file=layout.api_key_file, ca_file=ca_file,
         model_id=r.model_id, engine=a.engine, threads=r.threads,
-        context_size=a.model.context_size, parallel=a.parallel, tls_mode="self-signed",
+        context_size=a.model.context_size, parallel=a.parallel, tls_mode=served.mode,
         tls_domain=a.tls.domain, tls_not_after=not_after,
-        memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings))
+        memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings),
+        acme_last_error=acme.get("last_error"), acme_next_attempt=acme.get("next_attempt"),
+        acme_last_renewal=(acme.get("last_renewal") or {}).get("at"))
     nginx_files = frozenset({"nginx"})
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
@@ -130,7 +166,11 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         *engine.files(r, layout, site),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),
         FileSpec(layout.banner_file, render_banner(layout.report_file, ep, r.model_id,
-                                                   "self-signed").encode(), 0o644),
+                                                   served.mode).encode(), 0o644),
+        FileSpec(f"{layout.systemd_dir}/{RENEW_SERVICE}", render_renew_service(site).encode(),
+                 0o644, affects=frozenset({"units"})),
+        FileSpec(f"{layout.systemd_dir}/{RENEW_TIMER}", render_renew_timer().encode(), 0o644,
+                 affects=frozenset({"units"})),
     ]
     files += _stale_localai_configs(layout, engine.name, {f.path for f in files})
     other = [e.unit for e in ENGINES.values() if e.unit != engine.unit]
@@ -149,11 +189,13 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         "engine": a.engine, "engine_unit": engine.unit, "model_id": r.model_id,
         "model_path": r.model_path, "threads": r.threads, "endpoint": ep,
         "listen": {"https": a.listen.https, "engine": a.listen.engine},
-        "tls_mode": "self-signed", "tls_not_after": not_after,
+        "tls_mode": served.mode, "tls_not_after": not_after,
+        "tls_served_sha256": tls.fingerprint(served.leaf_pem),
         "sha256_stamps": ({stamp_key(layout.map(r.model_path)): r.sha256} if r.sha256 else {}),
     }
     return Plan(resolved=r, files=files, engine_unit=engine.unit, other_units=other, dirs=dirs,
-                state=state)
+                state=state, served=served,
+                timers=[RENEW_TIMER] if site.service_manager == "systemd" else [])
 
 
 def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[FileSpec]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import getpass
 import importlib.util
 import os
+import random
 import shutil
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +23,25 @@ from .site import Site
 
 SMOLLM = "smollm2-135m-instruct-q4_1"
 GEMMA = "gemma3-270m-q4_k_m"
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base(offsets: tuple[int, ...] = (80, 81, 443, 444, 445)) -> int:
+    """A base whose sandbox ports (base + 80/81/443) and a few spares are free on loopback."""
+    for _ in range(200):
+        base = random.randrange(20000, 40000, 1000)
+        if all(port_free(base + off) for off in offsets):
+            return base
+    raise SetupError("no free loopback port range between 20000 and 40000")
 
 
 def default_answers(port_base: int) -> dict[str, object]:

@@ -21,12 +21,15 @@ class Site:
     llama_server_bin: str = "/usr/local/bin/llama-server"
     localai_bin: str = "/usr/local/bin/local-ai"
     nginx_bin: str = "/usr/sbin/nginx"
+    wizard_bin: str = "/opt/slm-appliance/venv/bin/wizard"
     engine_user: str | None = "slm"
     nginx_user: str = "www-data"
     ready_timeout: float = 600.0
     """Seconds to wait for the engine to load a model before rolling back."""
     defaults: dict[str, Any] | None = None
     """Answers every apply starts from (a sandbox binds loopback high ports)."""
+    hosts: dict[str, str] | None = None
+    """Static name -> address, consulted before DNS (a sandbox's /etc/hosts for ACME tests)."""
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(asdict(self), sort_keys=False)

@@ -10,6 +10,7 @@ import httpx
 
 from .apply import probe_address
 from .paths import Layout
+from .letsencrypt import load_status
 from .plan import load_state
 from .services import NGINX, ServiceManager
 
@@ -30,6 +31,9 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
         "parallel": (state.get("answers") or {}).get("parallel"),
         "tls_mode": state.get("tls_mode"),
         "tls_not_after": state.get("tls_not_after"),
+        "tls_domain": ((state.get("answers") or {}).get("tls") or {}).get("domain"),
+        "acme": {k: v for k, v in load_status(layout).items()
+                 if k in ("last_error", "next_attempt", "last_renewal", "failures")} or None,
         "applied_at": state.get("applied_at"),
         "services": {engine_unit: services.is_active(engine_unit),
                      NGINX: services.is_active(NGINX)},
@@ -37,11 +41,13 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
         "health": None,
     }
     https = (state.get("listen") or {}).get("https")
-    if https and out["ca_file"]:
+    if https:
         host, port = probe_address(https)
         url = f"https://{'[' + host + ']' if ':' in host else host}:{port}/health"
-        sctx = ssl.create_default_context(cafile=out["ca_file"])
-        sctx.check_hostname = False  # the probe connects by address; the chain is still checked
+        sctx: ssl.SSLContext | bool = False  # a CA-issued cert names the domain, not 127.0.0.1
+        if out["ca_file"]:
+            sctx = ssl.create_default_context(cafile=out["ca_file"])
+            sctx.check_hostname = False  # connected by address; the chain is still checked
         with contextlib.suppress(httpx.HTTPError, OSError), \
                 httpx.Client(verify=sctx, timeout=timeout) as client:
             r = client.get(url)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from appliance.paths import Layout
+from appliance.sandbox import free_port_base
 from appliance.services import Sandbox
 from appliance.site import load_site
 
@@ -24,24 +23,6 @@ os.environ.pop("NO_COLOR", None)
 SMOLLM = "smollm2-135m-instruct-q4_1"
 GEMMA = "gemma3-270m-q4_k_m"
 VOLATILE = ("var/log/", "run/", "var/lib/nginx/", "var/lib/slm-appliance/apply.lock")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_base() -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 40000, 1000)
-        if all(port_free(base + off) for off in (80, 81, 443, 444, 445)):
-            return base
-    raise RuntimeError("no free port range")
 
 
 def tree_hashes(root: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]:

@@ -15,6 +15,7 @@ import httpx
 from appliance import facts as facts_mod
 from appliance.answers import Answers, load_yaml, parse
 from appliance.apply import (
+    ApplyResult,
     Context,
     Event,
     apply_answers,
@@ -22,10 +23,12 @@ from appliance.apply import (
     diff,
     make_plan,
     probe_address,
+    renew,
 )
 from appliance.bench import Sample
 from appliance.context import answers_from_env
 from appliance.errors import AnswersError, ApplianceError, FieldError, SetupError
+from appliance.letsencrypt import Outcome
 from appliance.paths import Layout
 from appliance.plan import load_state
 from appliance.render.report import ReportInputs, curl_example
@@ -34,7 +37,7 @@ from appliance.services import NGINX, manager_for
 from appliance.site import Site, load_site
 from appliance.status import status
 
-EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_INVALID, EXIT_TLS = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="apply the best thread count (default: restore the current one)")
     tn.add_argument("--json", action="store_true")
     sub.add_parser("context", help="apply ONEAPP_* context variables from the environment")
+    rn = sub.add_parser("renew", help="renew the Let's Encrypt certificate when due")
+    rn.add_argument("--force", action="store_true", help="order now, ignoring backoff")
     sb = sub.add_parser("sandbox", help="set up and run the whole stack in --root on loopback")
     sb.add_argument("--port-base", type=int, default=18000,
                     help="https on BASE+443, http on BASE+80, engine on BASE+81")
@@ -120,12 +125,27 @@ def cmd_apply(args: argparse.Namespace, layout: Layout, site: Site) -> int:
         print(describe(changes) or "no changes")
         return EXIT_OK
     result = apply_answers(answers, ctx, args.apply)
+    return _finish(result, ctx)
+
+
+def _finish(result: ApplyResult, ctx: Context) -> int:
     for w in result.warnings:
         print(f"warning: {w}")
-    if result.noop:
+    if result.noop and not result.tls:
         print("nothing to change: the running configuration already matches")
     _summary(ctx)
-    return EXIT_OK
+    return _tls_exit(result.tls)
+
+
+def _tls_exit(outcome: Outcome | None) -> int:
+    """Exit 3: the configuration is applied but the certificate could not be obtained."""
+    if outcome is None or outcome.state in ("issued", "reused", "skipped"):
+        if outcome:
+            print(f"TLS: {outcome.message}")
+        return EXIT_OK
+    print(f"warning: Let's Encrypt: {outcome.message}\nthe previous certificate keeps serving",
+          file=sys.stderr)
+    return EXIT_TLS
 
 
 def cmd_validate(args: argparse.Namespace, layout: Layout, site: Site) -> int:
@@ -225,10 +245,13 @@ def cmd_stop(layout: Layout, site: Site) -> int:
 def cmd_context(layout: Layout, site: Site) -> int:
     """Unset variables keep what was applied last (so wizard changes survive reboots)."""
     answers = answers_from_env(os.environ, _applied_answers(layout, site))
-    result = apply_answers(answers, _context(layout, site), "context")
-    if result.noop:
-        print("nothing to change")
-    return EXIT_OK
+    ctx = _context(layout, site)
+    return _finish(apply_answers(answers, ctx, "context"), ctx)
+
+
+def cmd_renew(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    ctx = _context(layout, site)
+    return _tls_exit(renew(_applied_answers(layout, site), ctx, force=args.force))
 
 
 def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
@@ -240,9 +263,9 @@ def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
     result = apply_answers(answers, ctx, args.answers or "sandbox defaults")
     if result.noop:
         print("the sandbox stack is already running with these answers")
-    _summary(ctx)
+    code = _finish(result, ctx)
     print(f"\nstop it with: wizard --root {layout.root} stop")
-    return EXIT_OK
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bench(args, layout, site)
         if args.command == "tune":
             return cmd_tune(args, layout, site)
+        if args.command == "renew":
+            return cmd_renew(args, layout, site)
         return cmd_status(argparse.Namespace(json=False), layout, site)
     except ApplianceError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -31,6 +31,8 @@ class NginxInputs:
     log_dir: str
     temp_dir: str
     user: str
+    cert_sha256: str = ""
+    """Written into the config so a renewed certificate changes it and triggers a reload."""
 
 
 def _error(message: str, typ: str, code: int | str) -> str:
@@ -75,6 +77,7 @@ def render_nginx_conf(i: NginxInputs) -> str:
                        "invalid_request_error", 404)
     proxy = "proxy_pass http://slm_engine;"
     return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+# serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
 pid {i.pid};

@@ -20,6 +20,9 @@ class ReportInputs:
     tls_not_after: str
     memory_estimate_mib: int
     warnings: tuple[str, ...] = ()
+    acme_last_error: str | None = None
+    acme_next_attempt: str | None = None
+    acme_last_renewal: str | None = None
 
 
 def curl_example(i: ReportInputs) -> str:
@@ -51,6 +54,9 @@ memory_estimate_mib = {i.memory_estimate_mib}
 mode = {i.tls_mode}
 domain = {i.tls_domain or ""}
 not_after = {i.tls_not_after}
+last_renewal = {i.acme_last_renewal or ""}
+last_error = {i.acme_last_error or ""}
+next_attempt = {i.acme_next_attempt or ""}
 
 [Test with curl]
 command = {curl_example(i)}

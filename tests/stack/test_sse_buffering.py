@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from appliance.render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from appliance.sandbox import free_port_base, port_free
 from appliance.tls import make_selfsigned
-from tests.conftest import free_port_base, port_free
 
 KEY = "k" * 40
 

@@ -1,0 +1,1 @@
+"""Benchmark harness: each module measures side by side in one run and prints ratios."""
