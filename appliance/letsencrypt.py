@@ -300,8 +300,8 @@ def obtain(answers: Answers, facts: Facts, layout: Layout, resolver: Resolver, e
     lineage = load_lineage(layout, domain)
     status = load_status(layout)
     if not force and not policy.needs_order(lineage, domain, tls.acme_directory, now, ari_time):
-        return Outcome("reused", f"certificate for {domain} valid until "
-                       f"{lineage.not_after:%Y-%m-%d}" if lineage else "", lineage)
+        return Outcome("reused", f"reusing the certificate for {domain} (valid until "
+                       f"{lineage.not_after:%Y-%m-%d})" if lineage else "", lineage)
     same = status.get("domain") == domain and status.get("directory") == tls.acme_directory
     next_at = status.get("next_attempt")
     if not force and same and next_at and now < dt.datetime.fromisoformat(next_at):
@@ -318,7 +318,8 @@ def obtain(answers: Answers, facts: Facts, layout: Layout, resolver: Resolver, e
                              "last_error": exc.failure.message, "last_kind": exc.failure.kind,
                              "last_attempt": now.isoformat(),
                              "last_renewal": status.get("last_renewal")})
-        return Outcome("failed", exc.failure.message, lineage, exc.failure)
+        return Outcome("failed", f"{exc.failure.message} (next attempt after "
+                       f"{retry:%Y-%m-%d %H:%M} UTC)", lineage, exc.failure)
     store_lineage(layout, domain, new)
     save_status(layout, {"domain": domain, "directory": tls.acme_directory, "failures": 0,
                          "last_attempt": now.isoformat(), "last_error": None,

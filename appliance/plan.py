@@ -72,10 +72,10 @@ def load_state(layout: Layout) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def cert_names(facts: Facts, domain: str | None) -> list[str]:
-    names = [facts.hostname, "localhost"] + [a for a in facts.addresses]
-    if domain:
-        names.insert(0, domain)
+def cert_names(facts: Facts) -> list[str]:
+    """The self-signed certificate names the VM (hostname, addresses), not the domain: it must
+    stay the same while a domain is tried, so a failed ACME attempt changes nothing served."""
+    names = [facts.hostname, "localhost", *facts.addresses]
     seen: list[str] = []
     for n in names:
         if n and n not in seen:
@@ -99,7 +99,7 @@ def gather_secrets(r: Resolved, facts: Facts, layout: Layout, state: dict[str, A
     cert_pem = read_bytes(layout.map(layout.selfsigned_cert))
     key_pem = read_bytes(layout.map(layout.selfsigned_key))
     pair = tls.CertPair(cert_pem, key_pem) if cert_pem and key_pem else None
-    names = cert_names(facts, r.answers.tls.domain)
+    names = cert_names(facts)
     if pair is None or tls.needs_new(pair, names, now):
         pair = tls.make_selfsigned(names, now)
     served = Served("self-signed", layout.selfsigned_cert, layout.selfsigned_key, pair.cert_pem,

@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 from .catalog import load_catalog
@@ -114,16 +113,16 @@ def install_models(layout: Layout) -> list[str]:
     return placed
 
 
-def setup(layout: Layout, port_base: int) -> Site:
+def setup(layout: Layout, port_base: int, hosts: dict[str, str] | None = None) -> Site:
     """Write the sandbox's site file (binaries, supervisor, loopback defaults) and the models."""
     layout.root.mkdir(parents=True, exist_ok=True)
     site = Site(service_manager="sandbox", llama_server_bin=find_llama_server(),
                 localai_bin=str(layout.map("/usr/local/bin/local-ai")), nginx_bin=find_nginx(),
                 engine_user=None, nginx_user=getpass.getuser(), ready_timeout=120.0,
-                defaults=default_answers(port_base))
+                defaults=default_answers(port_base), hosts=hosts)
     path = layout.map(layout.site_file)
     existing = path.read_text() if path.exists() else None
     if existing != site.to_yaml():
         atomic_write(path, site.to_yaml().encode(), 0o644)
     install_models(layout)
-    return replace(site)
+    return site

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from .apply import probe_address
-from .paths import Layout
 from .letsencrypt import load_status
+from .paths import Layout
 from .plan import load_state
 from .services import NGINX, ServiceManager
 

@@ -93,7 +93,8 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack") / "root"
     base = free_port_base()
-    p = wizard("--root", str(root), "sandbox", "--port-base", str(base))
+    p = wizard("--root", str(root), "sandbox", "--port-base", str(base),
+               "--host", "llm.test=127.0.0.1", "--host", "elsewhere.test=192.0.2.77")
     if p.returncode != 0:
         pytest.fail(f"sandbox did not come up:\n{p.stdout}\n{p.stderr}")
     s = Stack(root, base)

@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--port-base", type=int, default=18000,
                     help="https on BASE+443, http on BASE+80, engine on BASE+81")
     sb.add_argument("--answers", metavar="FILE", help="answers to apply instead of the defaults")
+    sb.add_argument("--host", action="append", default=[], metavar="NAME=IP",
+                    help="resolve NAME to IP before DNS (like /etc/hosts; for ACME tests)")
     return p
 
 
@@ -257,7 +259,8 @@ def cmd_renew(args: argparse.Namespace, layout: Layout, site: Site) -> int:
 def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
     from appliance import sandbox
 
-    site = sandbox.setup(layout, args.port_base)
+    hosts = dict(h.split("=", 1) for h in args.host if "=" in h)
+    site = sandbox.setup(layout, args.port_base, hosts or None)
     answers = read_answers(args.answers, site) if args.answers else base_answers(site)
     ctx = _context(layout, site)
     result = apply_answers(answers, ctx, args.answers or "sandbox defaults")

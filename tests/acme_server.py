@@ -1,0 +1,72 @@
+"""pebble + pebble-challtestsrv (Debian) on loopback, as a real ACME server for the tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+from appliance.sandbox import free_port_base, port_free
+from appliance.tls import make_selfsigned
+
+
+@dataclass
+class Pebble:
+    directory: str
+    ca_file: Path
+    management: str
+    procs: list[subprocess.Popen[bytes]]
+    log: BinaryIO
+
+    def root_pem(self) -> str:
+        """pebble makes a new root at every start; fetch the current one."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.get(f"{self.management}/roots/0", verify=ctx).text
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(timeout=10)
+        self.log.close()
+
+
+def start_pebble(workdir: Path, http_port: int, nonce_reject: int = 0) -> Pebble:
+    if not shutil.which("pebble"):
+        raise RuntimeError("pebble is not installed (apt-get install pebble)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = free_port_base()
+    dns, mgmt_dns, acme, mgmt = base + 53, base + 55, base + 400, base + 500
+    pair = make_selfsigned(["localhost", "127.0.0.1"], dt.datetime.now(dt.UTC))
+    (workdir / "cert.pem").write_bytes(pair.cert_pem)
+    (workdir / "key.pem").write_bytes(pair.key_pem)
+    config = {"pebble": {
+        "listenAddress": f"127.0.0.1:{acme}", "managementListenAddress": f"127.0.0.1:{mgmt}",
+        "certificate": str(workdir / "cert.pem"), "privateKey": str(workdir / "key.pem"),
+        "httpPort": http_port, "tlsPort": base + 444, "ocspResponderURL": "",
+        "externalAccountBindingRequired": False}}
+    (workdir / "pebble.json").write_text(json.dumps(config))
+    log = open(workdir / "pebble.log", "ab")  # noqa: SIM115 (lives as long as the server)
+    dns_srv = subprocess.Popen(
+        ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns}", "-http01", "", "-https01", "",
+         "-tlsalpn01", "", "-management", f"127.0.0.1:{mgmt_dns}", "-defaultIPv4", "127.0.0.1",
+         "-defaultIPv6", ""], stdout=log, stderr=log)
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject),
+           "PEBBLE_AUTHZREUSE": "0"}
+    pebble = subprocess.Popen(["pebble", "-config", str(workdir / "pebble.json"), "-dnsserver",
+                               f"127.0.0.1:{dns}", "-strict=false"], stdout=log, stderr=log,
+                              env=env)
+    deadline = time.time() + 15
+    while port_free(acme) and time.time() < deadline:
+        time.sleep(0.05)
+    return Pebble(f"https://127.0.0.1:{acme}/dir", workdir / "cert.pem",
+                  f"https://127.0.0.1:{mgmt}", [pebble, dns_srv], log)
