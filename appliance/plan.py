@@ -10,6 +10,7 @@ import datetime as dt
 import ipaddress
 import json
 import secrets as pysecrets
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ from .render.units import (
 )
 from .resolve import Resolved, stamp_key
 from .site import Site
+
+DONE_MARKER = "/var/lib/slm-appliance/wizard.done"
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,10 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                  affects=nginx_files),
         *engine.files(r, layout, site),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),
-        FileSpec(layout.banner_file, render_banner(layout.report_file, ep, r.model_id,
-                                                   served.mode).encode(), 0o644),
+        FileSpec(layout.banner_file, render_banner(
+            str(m(layout.report_file)), ep, r.model_id, served.mode,
+            shlex.quote(site.wizard_bin), shlex.quote(str(layout.root)),
+            shlex.quote(str(m(DONE_MARKER)))).encode(), 0o644),
         FileSpec(f"{layout.systemd_dir}/{RENEW_SERVICE}", render_renew_service(site).encode(),
                  0o644, affects=frozenset({"units"})),
         FileSpec(f"{layout.systemd_dir}/{RENEW_TIMER}", render_renew_timer().encode(), 0o644,

@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 from .catalog import load_catalog
@@ -118,6 +119,7 @@ def setup(layout: Layout, port_base: int, hosts: dict[str, str] | None = None) -
     layout.root.mkdir(parents=True, exist_ok=True)
     site = Site(service_manager="sandbox", llama_server_bin=find_llama_server(),
                 localai_bin=str(layout.map("/usr/local/bin/local-ai")), nginx_bin=find_nginx(),
+                wizard_bin=str(Path(sys.executable).with_name("wizard")),
                 engine_user=None, nginx_user=getpass.getuser(), ready_timeout=120.0,
                 defaults=default_answers(port_base), hosts=hosts)
     path = layout.map(layout.site_file)

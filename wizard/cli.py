@@ -8,6 +8,7 @@ import json
 import os
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--apply", metavar="FILE", help="apply an answers file")
     mode.add_argument("--validate", metavar="FILE", help="check an answers file, change nothing")
     p.add_argument("--dry-run", action="store_true", help="with --apply: show the diff only")
+    p.add_argument("--first-boot", action="store_true",
+                   help="run the wizard only if it was never completed and a terminal is attached")
     sub = p.add_subparsers(dest="command")
     st = sub.add_parser("status", help="what runs now")
     st.add_argument("--json", action="store_true")
@@ -271,6 +274,27 @@ def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
     return code
 
 
+def cmd_tui(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    """The Textual wizard; without a terminal, the status instead."""
+    from appliance.plan import DONE_MARKER
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if args.first_boot and (not interactive or layout.map(DONE_MARKER).exists()):
+        return EXIT_OK
+    if not interactive:
+        return cmd_status(argparse.Namespace(json=False), layout, site)
+    from appliance.session import Session
+
+    from .app import WizardApp
+
+    def context(emit: Callable[[Event], None]) -> Context:
+        return Context(layout=layout, site=site, facts=facts, services=manager_for(site, layout),
+                       emit=emit)
+
+    facts = facts_mod.detect()
+    return WizardApp(Session(layout, site, facts, context)).run() or EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     layout = Layout(Path(args.root))
@@ -294,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tune(args, layout, site)
         if args.command == "renew":
             return cmd_renew(args, layout, site)
-        return cmd_status(argparse.Namespace(json=False), layout, site)
+        return cmd_tui(args, layout, site)
     except ApplianceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

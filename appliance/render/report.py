@@ -63,8 +63,10 @@ command = {curl_example(i)}
 {"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
 
 
-def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str) -> str:
-    """Interactive shells only; /etc/motd belongs to the one-apps framework."""
+def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
+                  wizard: str, root: str, done_marker: str) -> str:
+    """Interactive shells only; /etc/motd belongs to the one-apps framework. Root's first
+    interactive login starts the wizard until it has been completed once."""
     return f"""# Managed by slm-appliance: login status banner.
 case $- in *i*) ;; *) return 0 2>/dev/null || exit 0 ;; esac
 [ -t 1 ] || return 0 2>/dev/null || exit 0
@@ -75,4 +77,7 @@ printf '  endpoint : %s\\n' "{endpoint}"
 printf '  model    : %s   TLS: %s   engine: %s\\n' "{model_id}" "{tls_mode}" "$_slm_state"
 printf '  details  : sudo cat {report_file}    reconfigure: sudo wizard\\n\\n'
 unset _slm_state
+if [ "$(id -u)" = 0 ] && [ -t 0 ] && [ ! -e {done_marker} ] && [ -x {wizard} ]; then
+  {wizard} --root {root} --first-boot
+fi
 """

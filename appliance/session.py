@@ -1,0 +1,206 @@
+"""What the wizard needs from the core, as plain data: one object per wizard run.
+
+The TUI calls only this; every change still goes through ``apply_answers``. Tests drive the
+real one against a sandbox; snapshot tests subclass it with fixed data.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .answers import Answers, load_yaml, parse
+from .apply import ApplyResult, Context, Event, actions_for, apply_answers, describe, diff
+from .catalog import load_catalog
+from .facts import Facts
+from .paths import Layout
+from .plan import DONE_MARKER, load_state
+from .site import Site
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    id: str
+    name: str
+    size: int
+    trained_context: int
+    memory: int
+    fits: bool
+    on_disk: bool
+    license: str
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    model: str
+    physical: int
+    logical: int
+    avx: bool
+    avx2: bool
+    avx512: bool
+    mem_total: int
+    disk_free: int
+
+    @property
+    def warning(self) -> str | None:
+        if not self.avx2:
+            return ("This CPU reports no AVX2: generation will be several times slower. Use "
+                    "the host-passthrough CPU model in the VM template.")
+        return None
+
+
+@dataclass(frozen=True)
+class Review:
+    diff: str
+    actions: list[str]
+    files: list[str]
+    warnings: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return not self.files and not self.actions
+
+
+class Session:
+    def __init__(self, layout: Layout, site: Site, facts: Facts,
+                 context: Callable[[Callable[[Event], None]], Context]) -> None:
+        self.layout, self.site, self.facts = layout, site, facts
+        self._context = context
+
+    # -- reading -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        from .services import manager_for
+        from .status import status
+
+        return status(self.layout, manager_for(self.site, self.layout))
+
+    def answers(self) -> Answers:
+        """What runs now (the last applied answers), else the defaults."""
+        base = parse(self.site.defaults, "site") if self.site.defaults else Answers()
+        last = self.layout.map(self.layout.applied_answers)
+        if last.exists():
+            return parse(load_yaml(last.read_text(), str(last)), str(last), base)
+        return base
+
+    def cpu(self) -> CpuInfo:
+        f = self.facts
+        models = self.layout.map(self.layout.models_dir)
+        disk = shutil.disk_usage(models if models.exists() else self.layout.root).free
+        return CpuInfo(f.cpu_model or "unknown CPU", f.physical_cores, f.logical_cpus,
+                       "avx" in f.cpu_flags, f.has_avx2, "avx512f" in f.cpu_flags,
+                       f.mem_total, disk)
+
+    def models(self, context_size: int) -> list[ModelRow]:
+        rows = []
+        for m in load_catalog().values():
+            mem = m.memory_estimate(min(context_size, m.trained_context))
+            on_disk = self.layout.map(f"{self.layout.models_dir}/{m.file}").is_file()
+            rows.append(ModelRow(m.id, m.name, m.size, m.trained_context, mem,
+                                 not self.facts.mem_total or mem <= self.facts.mem_total * 0.9,
+                                 on_disk, m.license))
+        return rows
+
+    def api_key(self) -> str:
+        try:
+            return self.layout.map(self.layout.api_key_file).read_text().strip()
+        except OSError:
+            return ""
+
+    # -- planning and applying -------------------------------------------------------------
+    def review(self, answers: Answers) -> Review:
+        """The exact file diff and service actions an apply would perform (raises
+        AnswersError when the answers are invalid). Changes nothing."""
+        from .apply import make_plan
+        from .services import manager_for
+
+        ctx = self._context(lambda e: None)
+        plan = make_plan(answers, ctx, "wizard")
+        changes = diff(plan, self.layout)
+        actions = actions_for(changes, plan, manager_for(self.site, self.layout))
+        if answers.tls.mode == "letsencrypt":
+            actions.append(f"obtain a certificate for {answers.tls.domain} (Let's Encrypt)")
+        return Review(describe(changes), actions, [c.spec.path for c in changes],
+                      list(plan.resolved.warnings))
+
+    def apply(self, answers: Answers, emit: Callable[[Event], None]) -> ApplyResult:
+        return apply_answers(answers, self._context(emit), "wizard")
+
+    def mark_done(self) -> None:
+        marker = self.layout.map(DONE_MARKER)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    # -- measuring ---------------------------------------------------------------------------
+    def benchmark(self, on_sample: Callable[[int, Any], None], repetitions: int = 3,
+                  tokens: int = 64) -> Any:
+        import httpx
+
+        from .apply import engine_url
+        from .bench import benchmark
+
+        state = load_state(self.layout)
+        answers = self.answers()
+        with httpx.Client(timeout=300) as client:
+            return benchmark(client, engine_url(answers.listen.engine) + "/v1",
+                             str(state.get("model_id")), max_tokens=tokens,
+                             repetitions=repetitions, threads=state.get("threads"),
+                             on_sample=on_sample)
+
+    def autotune(self, answers: Answers, on_result: Callable[[int, float], None]) -> Any:
+        from .tuning import autotune
+
+        return autotune(answers, self._context(lambda e: None), on_result=on_result)
+
+    def dns_check(self, answers: Answers) -> list[tuple[str, bool, str]]:
+        """Pre-checks for a domain, without ordering anything."""
+        from .letsencrypt import AcmeError, make_resolver, precheck
+
+        try:
+            checks = precheck(answers, self.facts, self.layout, make_resolver(self.site.hosts),
+                              lambda s, d: None)
+        except AcmeError as exc:
+            return [("pre-check", False, exc.failure.message)]
+        return [(c.name, c.ok, c.detail) for c in checks]
+
+    def download(self, model_id: str, on_progress: Callable[[Any], None]) -> Path:
+        import httpx
+
+        from .download import download
+
+        m = load_catalog()[model_id]
+        dest = self.layout.map(f"{self.layout.models_dir}/{m.file}")
+        with httpx.Client(timeout=60) as client:
+            return download(client, m.url, dest, m.sha256, m.size, on_progress)
+
+
+def client_snippets(endpoint: str, model: str, key_file: str, ca_file: str | None) -> dict[str,
+                                                                                           str]:
+    """Copy-paste configuration for the usual OpenAI-compatible clients."""
+    ca = f"--cacert {ca_file} " if ca_file else ""
+    py_ca = (f'http_client=httpx.Client(verify="{ca_file}"),\n    ' if ca_file else "")
+    return {
+        "curl": (f"curl {ca}{endpoint}/chat/completions \\\n  -H \"Authorization: Bearer "
+                 f"$(cat {key_file})\" -H 'Content-Type: application/json' \\\n  -d "
+                 f"'{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", "
+                 f"\"content\": \"Hello\"}}]}}'"),
+        "OpenAI Python": ("from openai import OpenAI\nimport httpx\n\nclient = OpenAI(\n    "
+                          f'base_url="{endpoint}",\n    api_key=open("{key_file}").read().strip(),'
+                          f"\n    {py_ca})\nprint(client.chat.completions.create(model=\"{model}\","
+                          " messages=[{\"role\": \"user\", \"content\": \"Hello\"}])"
+                          ".choices[0].message.content)"),
+        "VS Code Continue": ("# ~/.continue/config.yaml\nmodels:\n  - name: appliance\n    "
+                             f"provider: openai\n    model: {model}\n    apiBase: {endpoint}\n"
+                             "    apiKey: <the key>\n"
+                             + ("    requestOptions:\n      caBundlePath: " + ca_file + "\n"
+                                if ca_file else "")),
+        "Cline": ("API Provider: OpenAI Compatible\n"
+                  f"Base URL: {endpoint}\nAPI Key: <the key>\nModel ID: {model}"
+                  + ("\n(self-signed: trust the CA file, or use a Let's Encrypt domain)"
+                     if ca_file else "")),
+        "aider": (f"export OPENAI_API_BASE={endpoint}\nexport OPENAI_API_KEY=$(cat {key_file})\n"
+                  + (f"export SSL_CERT_FILE={ca_file}\n" if ca_file else "")
+                  + f"aider --model openai/{model}"),
+    }

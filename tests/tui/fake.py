@@ -1,0 +1,91 @@
+"""A session with fixed data, so screen snapshots do not depend on this machine.
+
+Flows are tested against the real stack (test_pilot.py); this only freezes what screens show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from appliance.answers import Answers, parse
+from appliance.apply import ApplyResult, Event
+from appliance.bench import BenchResult, Sample
+from appliance.facts import Facts
+from appliance.paths import Layout
+from appliance.session import CpuInfo, ModelRow, Review, Session
+from appliance.site import Site
+from wizard.app import WizardApp
+
+FACTS = Facts(logical_cpus=8, physical_cores=4, cpu_flags=frozenset({"avx", "avx2"}),
+              mem_total=16 << 30, hostname="llm-vm", addresses=("127.0.0.1", "10.0.0.5"),
+              cpu_model="Intel Xeon (Icelake)")
+STATUS = {"configured": True, "endpoint": "https://10.0.0.5/v1",
+          "api_key_file": "/etc/slm-appliance/api_key",
+          "ca_file": "/etc/slm-appliance/tls/selfsigned.crt",
+          "model": "phi-3-mini-4k-instruct-q4", "engine": "llama-server", "threads": 4,
+          "context_size": 4096, "parallel": 1, "tls_mode": "self-signed",
+          "tls_not_after": "2036-11-23T10:00:00Z", "tls_domain": None, "acme": None,
+          "services": {"llama-server.service": True, "nginx.service": True}, "ready": True}
+DIFF = """--- /etc/systemd/system/llama-server.service (current)
++++ /etc/systemd/system/llama-server.service (new)
+@@ -9 +9 @@
+-ExecStart=/usr/local/bin/llama-server --threads 4 --parallel 1
++ExecStart=/usr/local/bin/llama-server --threads 3 --parallel 1
+"""
+
+
+class FakeSession(Session):
+    def __init__(self) -> None:
+        super().__init__(Layout(Path("/")), Site(), FACTS, lambda emit: None)  # type: ignore
+
+    def status(self) -> dict[str, Any]:
+        return dict(STATUS)
+
+    def answers(self) -> Answers:
+        return parse({"threads": 4})
+
+    def cpu(self) -> CpuInfo:
+        return CpuInfo(FACTS.cpu_model, 4, 8, True, True, False, 16 << 30, 40 << 30)
+
+    def models(self, context_size: int) -> list[ModelRow]:
+        return [
+            ModelRow("phi-3-mini-4k-instruct-q4", "Phi-3 mini", 2393231072, 4096, 4271 << 20,
+                     True, True, "MIT"),
+            ModelRow("smollm2-135m-instruct-q4_1", "SmolLM2", 98362432, 8192, 400 << 20,
+                     True, False, "Apache-2.0"),
+            ModelRow("gemma3-270m-q4_k_m", "Gemma 3 270M", 253113024, 32768, 600 << 20, True,
+                     False, "Gemma")]
+
+    def api_key(self) -> str:
+        return "Zq3vJ0nT5m1rK8sW2yB6cD9fH4gL7pXaUeIoQwErTyU"
+
+    def review(self, answers: Answers) -> Review:
+        return Review(DIFF, ["daemon-reload", "restart llama-server.service"],
+                      ["/etc/systemd/system/llama-server.service", "/etc/one-appliance/config"],
+                      [])
+
+    def apply(self, answers: Answers, emit: Callable[[Event], None]) -> ApplyResult:
+        for e in (Event("write", "running"), Event("write", "done"),
+                  Event("restart llama-server.service", "running"),
+                  Event("restart llama-server.service", "done"), Event("verify", "done")):
+            emit(e)
+        return ApplyResult([], ["restart llama-server.service"], None, False)  # type: ignore
+
+    def benchmark(self, on_sample: Callable[[int, Any], None], repetitions: int = 3,
+                  tokens: int = 64) -> Any:
+        samples = [Sample(410.0 + n, 180, 95.0, 64, 11.5 + n / 10, 11.4, "engine")
+                   for n in range(3)]
+        for n, s in enumerate(samples):
+            on_sample(n, s)
+        return BenchResult("phi-3-mini-4k-instruct-q4", 4, samples)
+
+    def dns_check(self, answers: Answers) -> list[tuple[str, bool, str]]:
+        return [("resolves", True, "203.0.113.7"),
+                ("points here", False, "llm.example.com resolves to 203.0.113.7, not to this "
+                 "VM (10.0.0.5)")]
+
+
+def fake_app() -> WizardApp:
+    return WizardApp(FakeSession())

@@ -1,0 +1,48 @@
+"""Build the wizard exactly as the CLI does, and wait for screens without sleeping blindly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from appliance.apply import Context, Event
+from appliance.facts import detect
+from appliance.paths import Layout
+from appliance.services import manager_for
+from appliance.session import Session
+from appliance.site import load_site
+from wizard.app import WizardApp
+
+
+def make_app(root: Path) -> WizardApp:
+    layout = Layout(root)
+    site = load_site(layout)
+    facts = detect()
+
+    def context(emit: Callable[[Event], None]) -> Context:
+        return Context(layout=layout, site=site, facts=facts,
+                       services=manager_for(site, layout), emit=emit)
+
+    return WizardApp(Session(layout, site, facts, context))
+
+
+async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting on screen {pilot.app.screen!r}")
+        await pilot.pause(0.05)
+
+
+async def next_step(pilot: Pilot[int], expect: str) -> None:
+    """Press the enabled Next button and wait for the ``expect`` step."""
+    from textual.widgets import Button
+
+    app = pilot.app
+    await wait_for(pilot, lambda: not app.screen.query_one("#next", Button).disabled)
+    await pilot.click("#next")
+    await wait_for(pilot, lambda: getattr(app, "step", None) == expect
+                   and type(app.screen).__name__.lower().startswith(expect[:4]))

@@ -1,0 +1,114 @@
+"""Wizard flows driven with Textual's Pilot against the real sandbox stack (nginx, engine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import Button, DataTable, Input, RadioButton, Static
+
+from tests.conftest import GEMMA, Stack, tree_hashes, wizard
+from tests.tui.helpers import make_app, next_step, wait_for
+
+pytestmark = [pytest.mark.stack, pytest.mark.asyncio]
+SIZE = (80, 24)
+
+
+def status(stack: Stack) -> dict[str, object]:
+    return json.loads(wizard("--root", str(stack.root), "status", "--json").stdout)
+
+
+async def _to(pilot, step: str) -> None:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    await wait_for(pilot, lambda: app.draft is not None)
+    order = ["model", "performance", "tls", "key", "review"]
+    for s in order[: order.index(step) + 1]:
+        await next_step(pilot, s)
+
+
+async def _apply_and_finish(pilot) -> str:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    await next_step(pilot, "apply")
+    await wait_for(pilot, lambda: not app.screen.query_one("#next", Button).disabled)
+    result = str(app.screen.query_one("#result", Static).render())
+    await next_step(pilot, "done")
+    await wait_for(pilot, lambda: "Endpoint" in str(app.screen.query_one("#summary",
+                                                                          Static).render()))
+    await pilot.click("#next")
+    return result
+
+
+async def test_change_threads(fresh: Stack) -> None:
+    app = make_app(fresh.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to(pilot, "performance")
+        threads = app.screen.query_one("#threads", Input)
+        threads.value = ""
+        await pilot.click("#threads")
+        await pilot.press("1")
+        await _to_review_from(pilot, "performance")
+        summary = str(app.screen.query_one("#summary", Static).render())
+        assert "restart llama-server.service" in summary and "nginx" not in summary.split(
+            "Files")[0]
+        assert "Applied" in await _apply_and_finish(pilot)
+    assert app.return_code == 0
+    s = status(fresh)
+    assert s["threads"] == 1 and s["ready"] is True
+    assert (fresh.root / "var/lib/slm-appliance/wizard.done").exists()
+
+
+async def _to_review_from(pilot, step: str) -> None:  # type: ignore[no-untyped-def]
+    order = ["model", "performance", "tls", "key", "review"]
+    for s in order[order.index(step) + 1:]:
+        await next_step(pilot, s)
+    await wait_for(pilot, lambda: not pilot.app.screen.query_one("#next", Button).disabled)
+
+
+async def test_change_model(fresh: Stack) -> None:
+    app = make_app(fresh.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to(pilot, "model")
+        table = app.screen.query_one("#models", DataTable)
+        rows = [str(k.value) for k in table.rows]
+        table.move_cursor(row=rows.index(GEMMA))
+        await pilot.pause()
+        await _to_review_from(pilot, "model")
+        assert "--chat-template gemma" in str(app.screen.query_one("#diff", Static).render())
+        assert "Applied" in await _apply_and_finish(pilot)
+    assert status(fresh)["model"] == GEMMA
+
+
+async def test_domain_with_acme_failure_falls_back_to_self_signed(fresh: Stack) -> None:
+    before = status(fresh)["tls_not_after"]
+    app = make_app(fresh.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to(pilot, "tls")
+        await pilot.click("#letsencrypt")
+        await pilot.click("#domain")
+        await pilot.press(*"elsewhere.test")
+        await pilot.click("#check")
+        checks = app.screen.query_one("#checks", Static)
+        await wait_for(pilot, lambda: "resolves to" in str(checks.render()))
+        assert "192.0.2.77" in str(checks.render())
+        assert app.screen.query_one("#letsencrypt", RadioButton).value
+        await _to_review_from(pilot, "tls")
+        result = await _apply_and_finish(pilot)
+        assert "Let's Encrypt failed" in result and "self-signed" in result
+    s = status(fresh)
+    assert s["tls_mode"] == "self-signed" and s["tls_not_after"] == before and s["ready"]
+
+
+async def test_cancel_on_review_changes_nothing(fresh: Stack) -> None:
+    before = tree_hashes(fresh.root)
+    pids = fresh.services.pid("llama-server.service")
+    app = make_app(fresh.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to(pilot, "performance")
+        app.screen.query_one("#threads", Input).value = "1"
+        await _to_review_from(pilot, "performance")
+        assert "--threads 1" in str(app.screen.query_one("#diff", Static).render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.step == "key")
+        await pilot.press("ctrl+q")
+    assert tree_hashes(fresh.root) == before
+    assert fresh.services.pid("llama-server.service") == pids

@@ -1,0 +1,81 @@
+"""Every screen at 80x24 (an OpenNebula VNC console), frozen as SVG snapshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Static
+
+from tests.tui.fake import fake_app
+from tests.tui.helpers import next_step, wait_for
+
+SIZE = (80, 24)
+ORDER = ["model", "performance", "tls", "key", "review"]
+
+
+def goto(step: str) -> Any:
+    async def run_before(pilot: Pilot[int]) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.draft is not None)  # type: ignore[attr-defined]
+        for s in ORDER[: ORDER.index(step) + 1] if step in ORDER else []:
+            await next_step(pilot, s)
+        if step == "review":
+            await wait_for(pilot, lambda: not app.screen.query_one("#next", Button).disabled)
+        await pilot.pause()
+    return run_before
+
+
+@pytest.mark.parametrize("step", ["status", *ORDER])
+def test_screen(snap_compare: Any, step: str) -> None:
+    assert snap_compare(fake_app(), terminal_size=SIZE, run_before=goto(step))
+
+
+def test_performance_after_benchmark(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await goto("performance")(pilot)
+        await pilot.click("#bench")
+        note = pilot.app.screen.query_one("#note", Static)
+        await wait_for(pilot, lambda: "generation" in str(note.render()))
+        await pilot.pause()
+    assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_tls_with_dns_check(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await goto("tls")(pilot)
+        await pilot.click("#letsencrypt")
+        pilot.app.screen.query_one("#domain", Input).value = "llm.example.com"
+        await pilot.click("#check")
+        checks = pilot.app.screen.query_one("#checks", Static)
+        await wait_for(pilot, lambda: "points here" in str(checks.render()))
+        await pilot.pause()
+    assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_apply_and_done(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await goto("review")(pilot)
+        await next_step(pilot, "apply")
+        await wait_for(pilot, lambda: not pilot.app.screen.query_one("#next", Button).disabled)
+    assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
+
+    async def to_done(pilot: Pilot[int]) -> None:
+        await run_before(pilot)
+        await next_step(pilot, "done")
+        await pilot.pause()
+    assert snap_compare(fake_app(), terminal_size=SIZE, run_before=to_done)
+
+
+def test_error_dialog(snap_compare: Any) -> None:
+    from wizard.screens.apply import ErrorDialog
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await goto("status")(pilot)
+        pilot.app.push_screen(ErrorDialog(
+            "nginx-test: nginx rejected the new configuration",
+            "nginx: [emerg] bind() to 198.51.100.7:443 failed (99: Cannot assign requested "
+            "address)\nnginx: configuration file /etc/nginx/nginx.conf test failed"))
+        await pilot.pause()
+    assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)

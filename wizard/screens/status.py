@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual import on
+from textual.widget import Widget
+from textual.widgets import Button, Static
+
+from .base import StepScreen
+
+
+def status_text(s: dict[str, Any]) -> str:
+    if not s.get("configured"):
+        return "[b]Not configured yet.[/] Continue to choose a model and apply."
+    ready = "[green]ready[/]" if s.get("ready") else "[red]not ready[/]"
+    services = ", ".join(f"{u.removesuffix('.service')} {'running' if a else '[red]stopped[/]'}"
+                         for u, a in (s.get("services") or {}).items())
+    tls = s.get("tls_mode") or "?"
+    if s.get("tls_domain"):
+        tls += f" for {s['tls_domain']}"
+    acme = s.get("acme") or {}
+    lines = [
+        f"[b]Endpoint[/]   {s.get('endpoint')}   {ready}",
+        f"[b]Engine[/]     {s.get('engine')} ({services})",
+        f"[b]Model[/]      {s.get('model')}",
+        f"[b]Threads[/]    {s.get('threads')}    [b]Context[/] {s.get('context_size')} tokens"
+        f"    [b]Slots[/] {s.get('parallel')}",
+        f"[b]TLS[/]        {tls}, expires {str(s.get('tls_not_after') or '?')[:10]}",
+        f"[b]API key[/]    {s.get('api_key_file')}",
+    ]
+    if acme.get("last_error"):
+        lines.append(f"[yellow]Let's Encrypt: {acme['last_error']}[/]")
+    return "\n".join(lines)
+
+
+class StatusScreen(StepScreen):
+    STEP = "status"
+    NEXT_LABEL = "Configure"
+    BACK = False
+
+    def body(self) -> Iterable[Widget]:
+        yield Static("What runs now", classes="hint")
+        yield Static("Reading the current state...", id="status")
+
+    def buttons(self) -> Iterable[Widget]:
+        yield Button("Quit", id="quit")
+        yield from super().buttons()
+
+    def on_mount(self) -> None:
+        self.run_worker(self._load, thread=True, exit_on_error=False)
+
+    def _load(self) -> None:
+        session = self.wizard.session
+        info = session.status()
+        draft = session.answers()
+        self.app.call_from_thread(self._show, info, draft)
+
+    def _show(self, info: dict[str, Any], draft: Any) -> None:
+        if self.wizard.draft is None:
+            self.wizard.draft = draft
+        self.query_one("#status", Static).update(status_text(info))
+
+    @on(Button.Pressed, "#quit")
+    def _quit(self) -> None:
+        self.app.exit(0)
+
+    def leave(self) -> bool:
+        if self.wizard.draft is None:
+            self.notify("Still reading the current state", severity="warning")
+            return False
+        return True
