@@ -71,7 +71,7 @@ def download(client: httpx.Client, url: str, dest: Path, sha256: str, size: int 
                 length = r.headers.get("content-length")
                 total = have + int(length) if length else size
                 with open(part, "ab") as f:
-                    for block in r.iter_bytes(CHUNK):
+                    for block in r.iter_bytes():  # as received: a cut keeps what came
                         f.write(block)
                         digest.update(block)
                         fetched += len(block)

@@ -79,3 +79,16 @@ def test_error_dialog(snap_compare: Any) -> None:
             "address)\nnginx: configuration file /etc/nginx/nginx.conf test failed"))
         await pilot.pause()
     assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("step", ["status", *ORDER])
+async def test_resize_never_crashes(step: str) -> None:
+    app = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await goto(step)(pilot)
+        for size in ((60, 16), (120, 40), (80, 24), (40, 10)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+        assert app.screen.query_one("#next", Button)
+        assert app.return_code is None  # still running
