@@ -34,7 +34,7 @@ from .answers import Answers, split_hostport
 from .engines import ENGINES
 from .errors import ApplianceError, ApplyError, LockedError, ServiceError
 from .facts import Facts
-from .files import FileSpec, atomic_write, current_mode, read_bytes, remove
+from .files import FileSpec, atomic_write, current_mode, makedirs, read_bytes, remove
 from .letsencrypt import Outcome
 from .paths import Layout
 from .plan import Plan, build_plan, gather_secrets, load_state
@@ -333,8 +333,8 @@ def _ensure_dirs(plan: Plan, layout: Layout) -> None:
     for path, mode in plan.dirs:
         p = layout.map(path)
         if not p.is_dir():
-            p.mkdir(parents=True, mode=mode, exist_ok=True)
-            os.chmod(p, mode)
+            makedirs(p.parent)
+            makedirs(p, mode)
 
 
 def recover(ctx: Context) -> bool:
@@ -347,7 +347,7 @@ def recover(ctx: Context) -> bool:
 
 
 def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,
-                  force_acme: bool = False) -> ApplyResult:
+                  force_acme: bool = False, acme: bool = True) -> ApplyResult:
     """Validate, plan and apply; recovery of an interrupted apply comes first, so the plan
     starts from the last good files (e.g. the API key that was in force). In letsencrypt mode
     the certificate is obtained afterwards, against the nginx this apply left running."""
@@ -355,7 +355,7 @@ def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,
         recovered = recover(ctx)
         plan = make_plan(answers, ctx, source)
         result = _apply_locked(plan, ctx, recovered)
-        if answers.tls.mode == "letsencrypt":
+        if acme and answers.tls.mode == "letsencrypt":
             result.tls = acme_step(answers, ctx, source, force=force_acme)
         return result
 

@@ -55,13 +55,26 @@ def _ids(owner: str) -> tuple[int, int]:
     return uid, gid
 
 
+def makedirs(path: Path, mode: int = 0o755) -> None:
+    """Create missing folders with an explicit mode: the one-apps framework runs with umask
+    0077, which would leave folders that nginx's and the engine's users cannot traverse."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        os.chmod(d, mode)
+
+
 def atomic_write(path: Path, content: bytes, mode: int, owner: str | None = None) -> None:
     """Write to a hidden temp file in the same folder, fsync, chmod/chown, rename, fsync folder.
 
     The temp name starts with '.', so LocalAI (which loads every *.yaml* in its models folder)
     never sees a half-written file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    makedirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -63,13 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     tn.add_argument("--apply", dest="keep_best", action="store_true",
                     help="apply the best thread count (default: restore the current one)")
     tn.add_argument("--json", action="store_true")
-    sub.add_parser("context", help="apply ONEAPP_* context variables from the environment")
+    cx = sub.add_parser("context", help="apply ONEAPP_* context variables from the environment")
+    cx.add_argument("--no-acme", action="store_true",
+                    help="leave the Let's Encrypt step to 'wizard renew' (one-apps bootstrap)")
     rn = sub.add_parser("renew", help="renew the Let's Encrypt certificate when due")
     rn.add_argument("--force", action="store_true", help="order now, ignoring backoff")
     sb = sub.add_parser("sandbox", help="set up and run the whole stack in --root on loopback")
     sb.add_argument("--port-base", type=int, default=18000,
                     help="https on BASE+443, http on BASE+80, engine on BASE+81")
     sb.add_argument("--answers", metavar="FILE", help="answers to apply instead of the defaults")
+    sb.add_argument("--setup-only", action="store_true",
+                    help="write the site file and models, start nothing")
     sb.add_argument("--host", action="append", default=[], metavar="NAME=IP",
                     help="resolve NAME to IP before DNS (like /etc/hosts; for ACME tests)")
     return p
@@ -247,11 +251,11 @@ def cmd_stop(layout: Layout, site: Site) -> int:
     return EXIT_OK
 
 
-def cmd_context(layout: Layout, site: Site) -> int:
+def cmd_context(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     """Unset variables keep what was applied last (so wizard changes survive reboots)."""
     answers = answers_from_env(os.environ, _applied_answers(layout, site))
     ctx = _context(layout, site)
-    return _finish(apply_answers(answers, ctx, "context"), ctx)
+    return _finish(apply_answers(answers, ctx, "context", acme=not args.no_acme), ctx)
 
 
 def cmd_renew(args: argparse.Namespace, layout: Layout, site: Site) -> int:
@@ -264,6 +268,8 @@ def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
 
     hosts = dict(h.split("=", 1) for h in args.host if "=" in h)
     site = sandbox.setup(layout, args.port_base, hosts or None)
+    if args.setup_only:
+        return EXIT_OK
     answers = read_answers(args.answers, site) if args.answers else base_answers(site)
     ctx = _context(layout, site)
     result = apply_answers(answers, ctx, args.answers or "sandbox defaults")
@@ -297,6 +303,9 @@ def cmd_tui(args: argparse.Namespace, layout: Layout, site: Site) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Every file gets an explicit mode; this only keeps folders and logs readable when the
+    # caller (one-apps runs its stages with umask 0077) is stricter.
+    os.umask(0o022)
     layout = Layout(Path(args.root))
     try:
         if args.command == "sandbox":
@@ -311,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stop":
             return cmd_stop(layout, site)
         if args.command == "context":
-            return cmd_context(layout, site)
+            return cmd_context(args, layout, site)
         if args.command == "bench":
             return cmd_bench(args, layout, site)
         if args.command == "tune":
