@@ -9,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 CACHE="${SLM_CACHE:-$HOME/.cache/slm-appliance}"
 LLAMA_VERSION="11434.0.0"
-APT_PACKAGES="nginx pebble tmux shellcheck python3-venv python3-dev build-essential libssl-dev git ca-certificates curl"
+APT_PACKAGES="nginx pebble packer tmux shellcheck python3-venv python3-dev build-essential libssl-dev git ca-certificates curl"
 
 missing=""
 for p in $APT_PACKAGES; do

@@ -54,6 +54,9 @@ service_help() {
 }
 
 service_install() {
+    # The framework runs stages with umask 0077; binaries, the venv and models must be
+    # readable by the engine's and nginx's users.
+    umask 022
     if [ "$SLM_ROOT" != "/" ]; then
         # A sandbox folder (tests): binaries come from the developer's venv.
         "$SLM_WIZARD" --root "$SLM_ROOT" sandbox --setup-only --port-base "${SLM_PORT_BASE:-18000}"
