@@ -11,9 +11,8 @@ import subprocess
 
 import httpx
 
-from appliance.apply import apply_answers
 from appliance.bench import benchmark
-from bench.common import Section, Stack, fmt, llama_bin
+from bench.common import Section, Stack, each_model, fmt, llama_bin, standalone
 
 TOKENS, REPS = 64, 5
 MODELS = ("smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m")
@@ -28,35 +27,28 @@ def llama_bench(model: str, threads: int, depth: int) -> tuple[float, float]:
 
 
 def run(stack: Stack) -> Section:
-    ctx, original = stack.context(), stack.answers()
     rows = [["model", "threads", "depth", "ours (engine timings)", "ours (client count)",
              "llama-bench tg", "ratio engine", "ratio client"]]
     section = Section("Accuracy: benchmark vs llama-bench", rows)
-    try:
-        for model_id in MODELS:
-            answers = original.replace(model=original.model.__class__(
-                id=model_id, context_size=2048))
-            result = apply_answers(answers, ctx, "bench")
-            threads = result.plan.resolved.threads
-            path = str(stack.layout.map(result.plan.resolved.model_path))
-            runs = []
-            with httpx.Client(timeout=300) as c:
-                runs.append(benchmark(c, stack.engine_url, model_id, max_tokens=TOKENS,
-                                      repetitions=REPS))
-                depth = round(sum(s.prompt_tokens for s in runs[0].samples) / REPS) + TOKENS // 2
-                lb, lb_sd = llama_bench(path, threads, depth)
-                runs.append(benchmark(c, stack.engine_url, model_id, max_tokens=TOKENS,
-                                      repetitions=REPS))
-            engine = sum(r.generation.mean for r in runs) / 2
-            client = sum(s.client_gen_tps or 0 for r in runs for s in r.samples) / (2 * REPS)
-            rows.append([model_id, str(threads), str(depth), fmt(engine), fmt(client),
-                         f"{fmt(lb)} ± {fmt(lb_sd)}", fmt(engine / lb, 3), fmt(client / lb, 3)])
-            section.ratios.append((f"{model_id}: ours / llama-bench", engine / lb, "0.9-1.1",
-                                   0.9 <= engine / lb <= 1.1))
-            section.ratios.append((f"{model_id}: client-counted / llama-bench", client / lb,
-                                   "0.9-1.1", 0.9 <= client / lb <= 1.1))
-    finally:
-        apply_answers(original, ctx, "bench")
+    for model_id, result in each_model(stack, MODELS):
+        threads = result.plan.resolved.threads
+        path = str(stack.layout.map(result.plan.resolved.model_path))
+        runs = []
+        with httpx.Client(timeout=300) as c:
+            runs.append(benchmark(c, stack.engine_url, model_id, max_tokens=TOKENS,
+                                  repetitions=REPS))
+            depth = round(sum(s.prompt_tokens for s in runs[0].samples) / REPS) + TOKENS // 2
+            lb, lb_sd = llama_bench(path, threads, depth)
+            runs.append(benchmark(c, stack.engine_url, model_id, max_tokens=TOKENS,
+                                  repetitions=REPS))
+        engine = sum(r.generation.mean for r in runs) / 2
+        client = sum(s.client_gen_tps or 0 for r in runs for s in r.samples) / (2 * REPS)
+        rows.append([model_id, str(threads), str(depth), fmt(engine), fmt(client),
+                     f"{fmt(lb)} ± {fmt(lb_sd)}", fmt(engine / lb, 3), fmt(client / lb, 3)])
+        section.ratios.append((f"{model_id}: ours / llama-bench", engine / lb, "0.9-1.1",
+                               0.9 <= engine / lb <= 1.1))
+        section.ratios.append((f"{model_id}: client-counted / llama-bench", client / lb,
+                               "0.9-1.1", 0.9 <= client / lb <= 1.1))
     section.notes.append(f"{TOKENS} generated tokens, {REPS} repetitions each; llama-bench "
                          "`-p 0 -n 64 -d <our prompt + half the output>` so both generate at "
                          "the same KV depth.")
@@ -64,8 +56,4 @@ def run(stack: Stack) -> Section:
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        run(s).print()
-    finally:
-        s.close()
+    standalone(run)

@@ -7,7 +7,7 @@ import sys
 import time
 
 from appliance.apply import apply_answers
-from bench.common import Section, Stack, median
+from bench.common import Section, Stack, median, standalone
 
 REPS = 5
 
@@ -49,8 +49,4 @@ def run(stack: Stack) -> Section:
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        run(s).print()
-    finally:
-        s.close()
+    standalone(run)

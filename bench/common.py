@@ -10,13 +10,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
 
 from appliance.answers import Answers, load_yaml, parse
-from appliance.apply import Context
+from appliance.apply import ApplyResult, Context, apply_answers
 from appliance.facts import detect
 from appliance.paths import Layout
 from appliance.plan import load_state
@@ -111,6 +112,28 @@ class Stack:
     def close(self) -> None:
         self.wizard("stop")
         self.tmp.cleanup()
+
+
+def standalone(run: Callable[[Stack], Section]) -> None:
+    """Run one benchmark on its own fresh sandbox stack and print its section."""
+    stack = Stack()
+    try:
+        run(stack).print()
+    finally:
+        stack.close()
+
+
+def each_model(stack: Stack, models: Iterable[str],
+               context_size: int = 2048) -> Iterator[tuple[str, ApplyResult]]:
+    """Apply each model in turn (through the apply path); the original answers come back."""
+    ctx, original = stack.context(), stack.answers()
+    try:
+        for model_id in models:
+            answers = original.replace(model=replace(original.model, id=model_id, path=None,
+                                                     context_size=context_size))
+            yield model_id, apply_answers(answers, ctx, "bench")
+    finally:
+        apply_answers(original, ctx, "bench")
 
 
 def llama_bin(name: str) -> str:

@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from appliance.bench import Sample, run_once
-from bench.common import Section, Stack, fmt, median
+from bench.common import Section, Stack, fmt, median, standalone
 
 TOKENS, ROUNDS = 128, 3
 PROMPT = "Tell me a long story about a river."
@@ -49,8 +49,4 @@ def run(stack: Stack) -> Section:
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        run(s).print()
-    finally:
-        s.close()
+    standalone(run)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from appliance.bench import Sample, run_once
-from bench.common import Section, Stack, fmt, median, pct
+from bench.common import Section, Stack, fmt, median, pct, standalone
 
 PAIRS, TOKENS = 15, 64
 PROMPT = "Tell me about rivers."
@@ -54,8 +54,4 @@ def run(stack: Stack) -> Section:
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        run(s).print()
-    finally:
-        s.close()
+    standalone(run)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from appliance.apply import apply_answers
 from appliance.bench import benchmark
 from appliance.gguf import read_info
-from bench.common import Section, Stack, fmt
+from bench.common import Section, Stack, each_model, fmt, standalone
 
 MODELS = ("smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m")
 TOKENS = 64
@@ -33,43 +32,35 @@ def bandwidth(threads: int) -> float:
 
 
 def run(stack: Stack) -> Section:
-    ctx, original = stack.context(), stack.answers()
-    threads = ctx.facts.auto_threads()
+    threads = stack.context().facts.auto_threads()
     bw = bandwidth(threads)
     rows = [["model", "file MB", "KV bytes/token", "depth", "bytes/token MB", "ceiling tok/s",
              "measured tok/s", "fraction of ceiling"]]
     section = Section("Roofline: memory bandwidth vs bytes per token", rows)
-    try:
-        for model_id in MODELS:
-            answers = original.replace(model=original.model.__class__(
-                id=model_id, context_size=2048))
-            res = apply_answers(answers, ctx, "bench")
-            path = stack.layout.map(res.plan.resolved.model_path)
-            with httpx.Client(timeout=300) as c:
-                r = benchmark(c, stack.engine_url, model_id, max_tokens=TOKENS, repetitions=3)
-            depth = r.samples[0].prompt_tokens + TOKENS // 2
-            kv = read_info(path).kv_bytes_per_token or 0
-            per_token = path.stat().st_size + kv * depth
-            ceiling = bw / per_token
-            frac = r.generation.mean / ceiling
-            rows.append([model_id, fmt(path.stat().st_size / 1e6), str(kv), str(depth),
-                         fmt(per_token / 1e6, 2), fmt(ceiling), fmt(r.generation.mean),
-                         f"{frac:.2f}"])
-            section.ratios.append((f"{model_id}: measured / bandwidth ceiling", frac,
-                                   "report (0.5-0.7 typical)", None))
-    finally:
-        apply_answers(original, ctx, "bench")
+    for model_id, res in each_model(stack, MODELS):
+        path = stack.layout.map(res.plan.resolved.model_path)
+        with httpx.Client(timeout=300) as c:
+            r = benchmark(c, stack.engine_url, model_id, max_tokens=TOKENS, repetitions=3)
+        depth = r.samples[0].prompt_tokens + TOKENS // 2
+        kv = read_info(path).kv_bytes_per_token or 0
+        per_token = path.stat().st_size + kv * depth
+        ceiling = bw / per_token
+        frac = r.generation.mean / ceiling
+        rows.append([model_id, fmt(path.stat().st_size / 1e6), str(kv), str(depth),
+                     fmt(per_token / 1e6, 2), fmt(ceiling), fmt(r.generation.mean),
+                     f"{frac:.2f}"])
+        section.ratios.append((f"{model_id}: measured / bandwidth ceiling", frac,
+                               "report (0.5-0.7 typical)", None))
     section.notes.append(f"memory bandwidth {bw / 1e9:.1f} GB/s (STREAM triad, {threads} "
                          "threads, 1.5 GB working set, best of 8).")
-    section.notes.append("the weights count fully even though the token embedding table is "
-                         "only gathered by row; for these tiny models that table is a large "
-                         "share of the file, so the true ceiling is higher than shown.")
+    section.notes.append("below the ceiling because these tiny models are compute-bound on two "
+                         "cores, not bandwidth-bound: generation still gains from a second "
+                         "thread (see the tuning sweep), which a bandwidth-bound decode would "
+                         "not; a 2-4 GB model such as Phi-3 mini sits much closer to the "
+                         "ceiling. Tied embeddings (SmolLM2, Gemma 3) make the output layer "
+                         "read the whole embedding table, so the file size is the right count.")
     return section
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        run(s).print()
-    finally:
-        s.close()
+    standalone(run)

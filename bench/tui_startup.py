@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import Section, Stack
+from bench.common import Section, Stack, standalone
 
 RUNS = 7
 
@@ -49,8 +49,4 @@ def run(stack: Stack) -> Section:
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        run(s).print()
-    finally:
-        s.close()
+    standalone(run)

@@ -9,7 +9,7 @@ import httpx
 from appliance.apply import apply_answers
 from appliance.bench import benchmark, thread_candidates
 from appliance.tuning import autotune
-from bench.common import Section, Stack, fmt
+from bench.common import Section, Stack, fmt, standalone
 
 TOKENS, REPS = 48, 3
 
@@ -48,8 +48,4 @@ def run(stack: Stack) -> Section:
 
 
 if __name__ == "__main__":
-    s = Stack()
-    try:
-        run(s).print()
-    finally:
-        s.close()
+    standalone(run)
