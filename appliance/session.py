@@ -166,14 +166,30 @@ class Session:
         return [(c.name, c.ok, c.detail) for c in checks]
 
     def download(self, model_id: str, on_progress: Callable[[Any], None]) -> Path:
+        """A catalog model into the models folder (resumable, verified)."""
+        m = load_catalog()[model_id]
+        return self.download_url(m.url, m.sha256, on_progress, m.file, m.size)
+
+    def download_url(self, url: str, sha256: str, on_progress: Callable[[Any], None],
+                     name: str | None = None, size: int | None = None) -> Path:
+        """Any GGUF by URL and sha256; returns the appliance path to put in model.path."""
+        import re
+
         import httpx
 
-        from .download import download
+        from .download import DownloadError, download
 
-        m = load_catalog()[model_id]
-        dest = self.layout.map(f"{self.layout.models_dir}/{m.file}")
+        if not url.startswith(("https://", "http://")):
+            raise DownloadError(f"{url}: only http(s) URLs can be downloaded here")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+            raise DownloadError("give the file's sha256 (64 hexadecimal characters)")
+        name = name or url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.gguf", name):
+            raise DownloadError(f"{name!r} is not a .gguf file name")
+        path = f"{self.layout.models_dir}/{name}"
         with httpx.Client(timeout=60) as client:
-            return download(client, m.url, dest, m.sha256, m.size, on_progress)
+            download(client, url, self.layout.map(path), sha256, size, on_progress)
+        return Path(path)
 
 
 def client_snippets(endpoint: str, model: str, key_file: str, ca_file: str | None) -> dict[str,

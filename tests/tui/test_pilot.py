@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from textual.widgets import Button, DataTable, Input, RadioButton, Static
@@ -112,3 +113,43 @@ async def test_cancel_on_review_changes_nothing(fresh: Stack) -> None:
         await pilot.press("ctrl+q")
     assert tree_hashes(fresh.root) == before
     assert fresh.services.pid("llama-server.service") == pids
+
+
+async def test_download_a_custom_model_by_url_and_switch(fresh: Stack, tmp_path: Path) -> None:
+    import functools
+    import hashlib
+    import http.server
+    import shutil
+    import threading
+
+    src = fresh.root / "opt/slm-appliance/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    served = tmp_path / "www"
+    served.mkdir()
+    shutil.copy(src, served / "my-model.gguf")
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    target = fresh.root / "opt/slm-appliance/models/my-model.gguf"
+    try:
+        app = make_app(fresh.root)
+        async with app.run_test(size=SIZE) as pilot:
+            await _to(pilot, "model")
+            screen = app.screen
+            screen.query_one("#url", Input).value = (
+                f"http://127.0.0.1:{srv.server_address[1]}/my-model.gguf")
+            screen.query_one("#sha", Input).value = sha
+            await pilot.click("#download")
+            note = screen.query_one("#note", Static)
+            await wait_for(pilot, lambda: "verified" in str(note.render()))
+            path = screen.query_one("#path", Input).value
+            assert path == "/opt/slm-appliance/models/my-model.gguf"
+            await _to_review_from(pilot, "model")
+            assert "Applied" in await _apply_and_finish(pilot)
+        assert status(fresh)["model"] == "my-model"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        fresh.baseline()
+        target.unlink(missing_ok=True)

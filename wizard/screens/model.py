@@ -29,7 +29,13 @@ class ModelScreen(StepScreen):
             yield Input(self.draft.model.path or "", id="path",
                         placeholder="/opt/slm-appliance/models/custom.gguf")
         with Horizontal(classes="row"):
-            yield Button("Download selected", id="download")
+            yield Label("Or download URL")
+            yield Input(id="url", placeholder="https://.../model.gguf")
+        with Horizontal(classes="row"):
+            yield Label("  with sha256")
+            yield Input(id="sha", placeholder="64 hex characters")
+        with Horizontal(classes="row"):
+            yield Button("Download", id="download")
             yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="note")
 
@@ -65,23 +71,36 @@ class ModelScreen(StepScreen):
 
     @on(Button.Pressed, "#download")
     def _start_download(self) -> None:
-        model = self._selected()
-        bar = self.query_one("#progress", ProgressBar)
-        bar.display = True
-        self.query_one("#note", Static).update(f"Downloading {model}...")
-        self.run_worker(lambda: self._download(model), thread=True, exit_on_error=False)
+        """The URL + sha256 when given, else the selected catalog model."""
+        url = self.query_one("#url", Input).value.strip()
+        sha = self.query_one("#sha", Input).value.strip()
+        what = url or self._selected()
+        self.query_one("#progress", ProgressBar).display = True
+        self._note(f"Downloading {what}...")
+        self.run_worker(lambda: self._download(what, url, sha), thread=True,
+                        exit_on_error=False)
 
-    def _download(self, model: str) -> None:
+    def _download(self, what: str, url: str, sha: str) -> None:
+        session = self.wizard.session
+
         def progress(p: Any) -> None:
             self.app.call_from_thread(self._progress, p)
 
         try:
-            self.wizard.session.download(model, progress)
+            if url:
+                path = session.download_url(url, sha, progress)
+                self.app.call_from_thread(self._set_path, str(path))
+            else:
+                session.download(what, progress)
         except Exception as exc:  # shown to the operator, never a crash
             self.app.call_from_thread(self._note, f"[red]{exc}[/]")
             return
-        self.app.call_from_thread(self._note, f"[green]{model} downloaded and verified[/]")
+        self.app.call_from_thread(self._note, f"[green]{what}: downloaded, sha256 verified[/]")
         self.app.call_from_thread(self._fill)
+
+    def _set_path(self, path: str) -> None:
+        self.query_one("#path", Input).value = path
+        self._verified = (path, self.query_one("#sha", Input).value.strip().lower())
 
     def _progress(self, p: Any) -> None:
         bar = self.query_one("#progress", ProgressBar)
@@ -100,7 +119,9 @@ class ModelScreen(StepScreen):
             return False
         path = self.query_one("#path", Input).value.strip() or None
         model_id = None if path else self._selected()
+        verified = getattr(self, "_verified", (None, None))
+        sha = verified[1] if path and verified[0] == path else None  # checked again on apply
         model = replace(self.draft.model, id=model_id, path=path, context_size=int(raw),
-                        sha256=None)
+                        sha256=sha)
         self.wizard.draft = self.draft.replace(model=model)
         return True
