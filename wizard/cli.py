@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--answers", metavar="FILE", help="answers to apply instead of the defaults")
     sb.add_argument("--setup-only", action="store_true",
                     help="write the site file and models, start nothing")
+    sb.add_argument("--no-wizard", action="store_true",
+                    help="do not open the wizard afterwards (it opens only on a terminal)")
     sb.add_argument("--host", action="append", default=[], metavar="NAME=IP",
                     help="resolve NAME to IP before DNS (like /etc/hosts; for ACME tests)")
     return p
@@ -277,6 +279,9 @@ def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
         print("the sandbox stack is already running with these answers")
     code = _finish(result, ctx)
     print(f"\nstop it with: wizard --root {layout.root} stop")
+    if code == EXIT_OK and not args.no_wizard and sys.stdin.isatty() and sys.stdout.isatty():
+        input("\nPress Enter to open the wizard on this stack (Ctrl+Q leaves it)...")
+        return cmd_tui(argparse.Namespace(first_boot=False), layout, site)
     return code
 
 
