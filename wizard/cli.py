@@ -336,6 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     except ApplianceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except PermissionError as exc:
+        print(f"error: {exc.strerror}: {exc.filename} (run it as root: sudo wizard ...)",
+              file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
