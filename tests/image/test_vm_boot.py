@@ -88,8 +88,9 @@ def boot_and_check(image: Path, cpu: str, label: str) -> tuple[str, float]:
     start = time.monotonic()
     vm.start()
     try:
-        wait_ready(vm, 900)
-        TIMINGS[f"{label}: boot to ready"] = time.monotonic() - start
+        wait_ready(vm, 1800)
+        TIMINGS[f"{label}: boot to ready ({'kvm' if vm.kvm else 'tcg'})"] = \
+            time.monotonic() - start
         with httpx.Client(verify=False) as c:
             url = f"https://127.0.0.1:{vm.port}/v1/models"
             assert c.get(url).status_code == 401

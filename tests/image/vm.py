@@ -122,6 +122,31 @@ def build_image(work: Path) -> Path:
     return disk
 
 
+_KVM: dict[str, bool] = {}
+
+
+def kvm_works(work: Path) -> bool:
+    """/dev/kvm can exist and still not boot a guest (seen here: nested KVM hangs right after
+    the kernel's EDD probe), so boot the kernel once and look for its banner."""
+    if "ok" not in _KVM:
+        ok = False
+        if Path("/dev/kvm").exists():
+            log = work / "kvm-probe.log"
+            p = subprocess.Popen(["qemu-system-x86_64", "-machine", "pc,accel=kvm", "-cpu",
+                                  "host,-arch-capabilities", "-m", "512", "-display", "none",
+                                  "-kernel", str(work / "vmlinuz"), "-append", "console=ttyS0",
+                                  "-serial", f"file:{log}", "-no-reboot"],
+                                 stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not ok:
+                time.sleep(0.5)
+                ok = log.exists() and b"Linux version" in log.read_bytes()
+            p.kill()
+            p.wait()
+        _KVM["ok"] = ok
+    return _KVM["ok"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -136,11 +161,16 @@ class VM:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        kvm = Path("/dev/kvm").exists()
-        cpu = ["-cpu", self.cpu] if kvm or self.cpu != "host" else []
+        self.kvm = kvm_works(self.work)
+        # "host" means the fastest CPU the accelerator offers: the host's under KVM (minus the
+        # MSR nested KVM cannot set), QEMU's "max" under TCG (AVX2 included).
+        cpu = self.cpu
+        if cpu == "host":
+            cpu = "host,-arch-capabilities" if self.kvm else "max"
         self.console = self.work / f"console-{self.cpu}-{int(time.time())}.log"
         self.proc = subprocess.Popen([
-            "qemu-system-x86_64", "-machine", "q35" + (",accel=kvm" if kvm else ""), *cpu,
+            "qemu-system-x86_64", "-machine", "q35,accel=" + ("kvm" if self.kvm else "tcg"),
+            "-cpu", cpu,
             "-m", "2048", "-smp", "2", "-display", "none", "-no-reboot",
             "-kernel", str(self.work / "vmlinuz"), "-initrd", str(self.work / "initrd.img"),
             "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0",
