@@ -395,15 +395,6 @@ def acme_step(answers: Answers, ctx: Context, source: str, *, force: bool = Fals
     return outcome
 
 
-def apply_plan(plan: Plan, ctx: Context) -> ApplyResult:
-    """Apply a plan made (and reviewed) earlier."""
-    with apply_lock(ctx.layout):
-        if _journal(ctx.layout).exists():
-            raise ApplyError("recover", "an interrupted apply left a journal: make the plan "
-                             "again (apply_answers repairs it first)")
-        return _apply_locked(plan, ctx, False)
-
-
 def _apply_locked(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
     layout = ctx.layout
     _ensure_dirs(plan, layout)

@@ -14,7 +14,7 @@ import json
 import secrets
 import socket
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -285,10 +285,6 @@ class Outcome:
     message: str
     lineage: Lineage | None = None
     failure: AcmeFailure | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"state": self.state, "message": self.message,
-                "failure": asdict(self.failure) if self.failure else None}
 
 
 def obtain(answers: Answers, facts: Facts, layout: Layout, resolver: Resolver, emit: Emit,

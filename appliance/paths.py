@@ -30,12 +30,6 @@ class Layout:
             raise ValueError(f"appliance paths are absolute: {path!r}")
         return self.root / path.lstrip("/") if str(self.root) != "/" else Path(path)
 
-    def unmap(self, path: Path) -> str:
-        """Inverse of :meth:`map`, for messages."""
-        if str(self.root) == "/":
-            return str(path)
-        return "/" + str(Path(path).relative_to(self.root))
-
     @property
     def is_system(self) -> bool:
         return str(self.root) == "/"
