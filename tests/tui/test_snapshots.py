@@ -38,7 +38,7 @@ def test_performance_after_benchmark(snap_compare: Any) -> None:
         await pilot.click("#bench")
         note = pilot.app.screen.query_one("#note", Static)
         await wait_for(pilot, lambda: "generation" in str(note.render()))
-        await pilot.pause()
+        await pilot.pause(0.5)  # a pressed button stays highlighted for 0.2 s
     assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
 
 
@@ -50,7 +50,7 @@ def test_tls_with_dns_check(snap_compare: Any) -> None:
         await pilot.click("#check")
         checks = pilot.app.screen.query_one("#checks", Static)
         await wait_for(pilot, lambda: "points here" in str(checks.render()))
-        await pilot.pause()
+        await pilot.pause(0.5)  # a pressed button stays highlighted for 0.2 s
     assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
 
 
