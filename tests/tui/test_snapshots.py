@@ -32,13 +32,18 @@ def test_screen(snap_compare: Any, step: str) -> None:
     assert snap_compare(fake_app(), terminal_size=SIZE, run_before=goto(step))
 
 
+async def press_and_wait(pilot: Pilot[int], button: str, shows: str, text: str) -> None:
+    """Press a button, wait until widget ``shows`` says ``text``, and let the press fade."""
+    await pilot.click(button)
+    widget = pilot.app.screen.query_one(shows, Static)
+    await wait_for(pilot, lambda: text in str(widget.render()))
+    await pilot.pause(0.5)  # a pressed button stays highlighted for 0.2 s
+
+
 def test_performance_after_benchmark(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
         await goto("performance")(pilot)
-        await pilot.click("#bench")
-        note = pilot.app.screen.query_one("#note", Static)
-        await wait_for(pilot, lambda: "generation" in str(note.render()))
-        await pilot.pause(0.5)  # a pressed button stays highlighted for 0.2 s
+        await press_and_wait(pilot, "#bench", "#note", "generation")
     assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
 
 
@@ -47,10 +52,7 @@ def test_tls_with_dns_check(snap_compare: Any) -> None:
         await goto("tls")(pilot)
         await pilot.click("#letsencrypt")
         pilot.app.screen.query_one("#domain", Input).value = "llm.example.com"
-        await pilot.click("#check")
-        checks = pilot.app.screen.query_one("#checks", Static)
-        await wait_for(pilot, lambda: "points here" in str(checks.render()))
-        await pilot.pause(0.5)  # a pressed button stays highlighted for 0.2 s
+        await press_and_wait(pilot, "#check", "#checks", "points here")
     assert snap_compare(fake_app(), terminal_size=SIZE, run_before=run_before)
 
 
@@ -92,3 +94,18 @@ async def test_resize_never_crashes(step: str) -> None:
             await pilot.pause()
         assert app.screen.query_one("#next", Button)
         assert app.return_code is None  # still running
+
+
+def test_status_text_shows_certificate_state() -> None:
+    from tests.tui.fake import STATUS
+    from wizard.screens.status import status_text
+
+    info = {**STATUS, "tls_mode": "letsencrypt", "tls_domain": "llm.example.com",
+            "acme": {"last_renewal": {"at": "2027-01-10T12:00:00+00:00", "result": "issued"},
+                     "last_error": "the CA could not connect to http://llm.example.com/",
+                     "next_attempt": "2027-03-01T12:10:00+00:00"}}
+    text = status_text(info)
+    assert "letsencrypt for llm.example.com, expires 2036-11-23" in text
+    assert "Renewed[/]    2027-01-10T12:00 (issued)" in text
+    assert "next attempt 2027-03-01T12:10" in text
+    assert "Not configured" in status_text({"configured": False})

@@ -17,9 +17,10 @@ class ModelScreen(StepScreen):
     AUTO_FOCUS = "#models"
 
     def body(self) -> Iterable[Widget]:
-        mem = self.wizard.session.facts.mem_total
-        yield Static(f"Choose the model (this VM: {human_bytes(mem)} RAM). RAM need is "
-                     "weights + KV cache at the context below.", classes="hint")
+        cpu = self.wizard.session.cpu()
+        yield Static(f"Choose the model (this VM: {human_bytes(cpu.mem_total)} RAM, "
+                     f"{human_bytes(cpu.disk_free)} disk free). RAM need = weights + KV cache "
+                     "at the context below.", classes="hint")
         yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="row"):
             yield Label("Context tokens")

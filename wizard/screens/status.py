@@ -29,8 +29,12 @@ def status_text(s: dict[str, Any]) -> str:
         f"[b]TLS[/]        {tls}, expires {str(s.get('tls_not_after') or '?')[:10]}",
         f"[b]API key[/]    {s.get('api_key_file')}",
     ]
+    renewal = acme.get("last_renewal") or {}
+    if renewal:
+        lines.append(f"[b]Renewed[/]    {str(renewal.get('at'))[:16]} ({renewal.get('result')})")
     if acme.get("last_error"):
-        lines.append(f"[yellow]Let's Encrypt: {acme['last_error']}[/]")
+        lines.append(f"[yellow]Let's Encrypt: {acme['last_error']}; next attempt "
+                     f"{str(acme.get('next_attempt'))[:16]}[/]")
     return "\n".join(lines)
 
 
