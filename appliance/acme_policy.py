@@ -57,6 +57,8 @@ class Lineage:
     fullchain_pem: bytes
     key_pem: bytes
     directory: str
+    chain_file: str = "fullchain.pem"
+    key_file: str = "privkey.pem"
 
     @property
     def leaf(self) -> x509.Certificate:

@@ -385,9 +385,12 @@ def acme_step(answers: Answers, ctx: Context, source: str, *, force: bool = Fals
         try:
             _apply_locked(make_plan(answers, ctx, source), ctx, False)
         except ApplyError as exc:
-            letsencrypt.note_install_failure(ctx.layout, domain, exc.reason, ctx.now())
+            letsencrypt.note_install_failure(ctx.layout, domain, outcome.previous_meta,
+                                             exc.reason, ctx.now())
             outcome = Outcome("failed", f"the new certificate could not be installed "
                               f"({exc.reason}); the previous one keeps serving")
+        else:
+            letsencrypt.prune(ctx.layout, domain)
     if outcome.state in ("failed", "waiting"):
         _apply_locked(make_plan(answers, ctx, source), ctx, False)  # report shows the failure
     ok = outcome.state in ("issued", "reused")
@@ -490,7 +493,7 @@ def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[
         try:
             if unit == NGINX:
                 if active and services.is_active(NGINX):
-                    services.reload(NGINX)
+                    reload_nginx(ctx)  # and wait: old workers still serve the failed config
                 elif active:
                     services.start(NGINX)
                 elif services.is_active(NGINX):

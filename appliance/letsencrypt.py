@@ -50,29 +50,51 @@ def live_dir(domain: str) -> str:
 
 
 def load_lineage(layout: Layout, domain: str) -> Lineage | None:
+    """The certificate ``meta.json`` names; files it does not name are never served."""
     base = layout.map(live_dir(domain))
-    chain, key = read_bytes(base / "fullchain.pem"), read_bytes(base / "privkey.pem")
     try:
         meta = json.loads((base / "meta.json").read_text())
-    except (OSError, ValueError):
+        chain_file, key_file = str(meta["chain"]), str(meta["key"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+    chain, key = read_bytes(base / chain_file), read_bytes(base / key_file)
     if not chain or not key:
         return None
-    return Lineage(chain, key, str(meta.get("directory", "")))
+    return Lineage(chain, key, str(meta.get("directory", "")), chain_file, key_file)
 
 
-def store_lineage(layout: Layout, domain: str, lineage: Lineage) -> None:
-    """Key first, chain, then meta: a lineage without meta.json is never used."""
+def store_lineage(layout: Layout, domain: str, lineage: Lineage, stamp: str) -> bytes | None:
+    """Write the new key and chain under new names, then switch meta.json to them. The
+    previous files stay until the new certificate is verified as served (``prune``); the
+    previous meta is returned so a failed install can switch back (``restore_meta``)."""
     base = layout.map(live_dir(domain))
-    (base / "meta.json").unlink(missing_ok=True)
-    atomic_write(base / "privkey.pem", lineage.key_pem, 0o600)
-    atomic_write(base / "fullchain.pem", lineage.fullchain_pem, 0o644)
-    meta = {"directory": lineage.directory, "not_after": lineage.not_after.isoformat()}
+    previous = read_bytes(base / "meta.json")
+    chain_file, key_file = f"fullchain-{stamp}.pem", f"privkey-{stamp}.pem"
+    atomic_write(base / key_file, lineage.key_pem, 0o600)
+    atomic_write(base / chain_file, lineage.fullchain_pem, 0o644)
+    meta = {"directory": lineage.directory, "not_after": lineage.not_after.isoformat(),
+            "chain": chain_file, "key": key_file}
     atomic_write(base / "meta.json", json.dumps(meta).encode(), 0o644)
+    return previous
 
 
-def reject_lineage(layout: Layout, domain: str) -> None:
-    (layout.map(live_dir(domain)) / "meta.json").unlink(missing_ok=True)
+def restore_meta(layout: Layout, domain: str, previous: bytes | None) -> None:
+    target = layout.map(live_dir(domain)) / "meta.json"
+    if previous is None:
+        target.unlink(missing_ok=True)
+    else:
+        atomic_write(target, previous, 0o644)
+
+
+def prune(layout: Layout, domain: str) -> None:
+    """Drop certificate files that meta.json no longer names (after a verified install)."""
+    current = load_lineage(layout, domain)
+    if current is None:
+        return
+    keep = {current.chain_file, current.key_file, "meta.json"}
+    for f in layout.map(live_dir(domain)).iterdir():
+        if f.name not in keep and f.suffix == ".pem":
+            f.unlink()
 
 
 # -- status (backoff, last results), kept apart from the apply state ----------------------
@@ -285,6 +307,8 @@ class Outcome:
     message: str
     lineage: Lineage | None = None
     failure: AcmeFailure | None = None
+    previous_meta: bytes | None = None
+    """meta.json before this issuance, to switch back if the install fails."""
 
 
 def obtain(answers: Answers, facts: Facts, layout: Layout, resolver: Resolver, emit: Emit,
@@ -316,17 +340,19 @@ def obtain(answers: Answers, facts: Facts, layout: Layout, resolver: Resolver, e
                              "last_renewal": status.get("last_renewal")})
         return Outcome("failed", f"{exc.failure.message} (next attempt after "
                        f"{retry:%Y-%m-%d %H:%M} UTC)", lineage, exc.failure)
-    store_lineage(layout, domain, new)
+    previous = store_lineage(layout, domain, new, now.strftime("%Y%m%dT%H%M%S"))
     save_status(layout, {"domain": domain, "directory": tls.acme_directory, "failures": 0,
                          "last_attempt": now.isoformat(), "last_error": None,
                          "last_renewal": {"at": now.isoformat(), "result": "issued",
                                           "not_after": new.not_after.isoformat()}})
     return Outcome("issued", f"certificate for {domain} issued, valid until "
-                   f"{new.not_after:%Y-%m-%d}", new)
+                   f"{new.not_after:%Y-%m-%d}", new, previous_meta=previous)
 
 
-def note_install_failure(layout: Layout, domain: str, reason: str, now: dt.datetime) -> None:
-    reject_lineage(layout, domain)
+def note_install_failure(layout: Layout, domain: str, previous: bytes | None, reason: str,
+                         now: dt.datetime) -> None:
+    """Serve what served before: the previous certificate, or the self-signed one."""
+    restore_meta(layout, domain, previous)
     status = load_status(layout)
     status.update({"failures": int(status.get("failures", 0)) + 1, "last_error": reason,
                    "next_attempt": policy.next_attempt(now, 1).isoformat()})

@@ -112,8 +112,8 @@ def gather_secrets(r: Resolved, facts: Facts, layout: Layout, state: dict[str, A
         lineage = letsencrypt.load_lineage(layout, t.domain)
         if lineage and acme_policy.usable(lineage, t.domain, t.acme_directory, now):
             base = letsencrypt.live_dir(t.domain)
-            served = Served("letsencrypt", f"{base}/fullchain.pem", f"{base}/privkey.pem",
-                            lineage.leaf_pem, lineage.not_after)
+            served = Served("letsencrypt", f"{base}/{lineage.chain_file}",
+                            f"{base}/{lineage.key_file}", lineage.leaf_pem, lineage.not_after)
     return Secrets(api_key=key, cert=pair, served=served)
 
 

@@ -87,16 +87,17 @@ def test_issue_reuse_and_renew_without_dropping_a_stream(acme_stack: Stack, pebb
     assert "issued" in p.stdout, p.stdout + p.stderr
     leaf, chain = served_chain(s, pebble.root_pem())
     assert leaf != self_signed
-    assert chain[0] == "" or DOMAIN in chain[0] or chain[0].startswith("CN=")
     assert "Pebble Intermediate" in chain[1]
     status = json.loads(wizard("--root", str(s.root), "status", "--json", check=True).stdout)
     assert status["tls_mode"] == "letsencrypt" and status["ready"] and status["ca_file"] is None
     assert "mode = letsencrypt" in (s.root / "etc/one-appliance/config").read_text()
-    key = (s.root / f"etc/slm-appliance/acme/live/{DOMAIN}/privkey.pem")
+    live = s.root / f"etc/slm-appliance/acme/live/{DOMAIN}"
+    meta = json.loads((live / "meta.json").read_text())
+    key = live / meta["key"]
     assert key.stat().st_mode & 0o777 == 0o600 and b"EC PRIVATE" not in key.read_bytes()
 
     # Same names again: the certificate is reused, nothing is ordered, nothing reloads.
-    lineage = key.parent / "fullchain.pem"
+    lineage = live / meta["chain"]
     before = lineage.read_bytes()
     nginx = s.services.pid("nginx.service")
     workers = Path(f"/proc/{nginx}/task/{nginx}/children").read_text()
@@ -143,6 +144,32 @@ def test_issue_reuse_and_renew_without_dropping_a_stream(acme_stack: Stack, pebb
     new_leaf, _ = served_chain(s, pebble.root_pem())
     assert new_leaf not in (leaf, self_signed)
     assert s.services.pid("nginx.service") == nginx  # reloaded, not restarted
+    assert sorted(f.name for f in live.iterdir() if f.suffix == ".pem") == sorted(
+        json.loads((live / "meta.json").read_text())[k] for k in ("chain", "key"))  # pruned
+
+
+def test_renewal_that_fails_to_install_keeps_the_previous_certificate(
+        acme_stack: Stack, pebble: Pebble, monkeypatch: pytest.MonkeyPatch) -> None:
+    import appliance.apply as apply_mod
+
+    s = acme_stack
+    s.apply(le_answers(pebble.directory))  # issued, or reused from the test above
+    before, _ = served_chain(s, pebble.root_pem())
+    old = load_lineage(s.layout, DOMAIN)
+    assert old is not None
+    real_verify = apply_mod.verify_nginx
+
+    def verify(plan, ctx, timeout=10.0):  # type: ignore[no-untyped-def]
+        if plan.served and plan.served.leaf_pem != old.leaf_pem:
+            raise apply_mod.ApplyError("verify", "simulated: the new certificate is not served")
+        return real_verify(plan, ctx, timeout)
+
+    monkeypatch.setattr(apply_mod, "verify_nginx", verify)
+    outcome = renew(applied(s), context(s, now=old.not_after - dt.timedelta(days=1)))
+    assert outcome.state == "failed" and "could not be installed" in outcome.message
+    assert served_chain(s, pebble.root_pem())[0] == before  # the previous Let's Encrypt one
+    current = load_lineage(s.layout, DOMAIN)
+    assert current is not None and current.leaf_pem == old.leaf_pem
 
 
 def test_token_not_served_during_renewal(acme_stack: Stack, pebble: Pebble) -> None:

@@ -45,7 +45,8 @@ def test_threads_change_by_keyboard_in_tmux(fresh: Stack) -> None:
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd],
                    check=True)
     try:
-        shown = wait_text(name, "Configure")
+        wait_text(name, "Configure")  # the first frame; the state fills in from a worker
+        shown = wait_text(name, "Endpoint")
         assert "ready" in shown and all(len(line) <= 80 for line in shown.splitlines())
         keys(name, "C-n")
         wait_text(name, "Trained ctx")
