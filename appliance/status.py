@@ -4,15 +4,45 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from .apply import probe_address
+from .errors import SetupError
 from .letsencrypt import load_status
 from .paths import Layout
 from .plan import load_state
 from .services import NGINX, ServiceManager
+
+
+@dataclass(frozen=True)
+class LocalClient:
+    """How a program on this VM reaches its own API through nginx: loopback, the key, and the
+    self-signed CA (a CA-issued certificate names the domain, not 127.0.0.1; apply has already
+    checked that it is the one served)."""
+
+    base_url: str
+    verify: ssl.SSLContext | bool
+    headers: dict[str, str]
+    model: str
+    threads: int | None
+
+
+def local_client(layout: Layout) -> LocalClient:
+    state = load_state(layout)
+    if not state:
+        raise SetupError("nothing is configured yet: apply answers first")
+    host, port = probe_address(state["listen"]["https"])
+    verify: ssl.SSLContext | bool = False
+    if state.get("tls_mode") == "self-signed":
+        verify = ssl.create_default_context(cafile=str(layout.map(layout.selfsigned_cert)))
+        verify.check_hostname = False  # connected by address; the chain is still checked
+    key = layout.map(layout.api_key_file).read_text().strip()
+    return LocalClient(f"https://{'[' + host + ']' if ':' in host else host}:{port}/v1",
+                       verify, {"Authorization": f"Bearer {key}"}, str(state["model_id"]),
+                       state.get("threads"))
 
 
 def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,16 +22,15 @@ from appliance.apply import (
     describe,
     diff,
     make_plan,
-    probe_address,
     renew,
 )
 from appliance.bench import Sample
 from appliance.context import answers_from_env
-from appliance.errors import AnswersError, ApplianceError, FieldError, SetupError
+from appliance.errors import AnswersError, ApplianceError, FieldError
 from appliance.letsencrypt import Outcome
 from appliance.paths import Layout
 from appliance.plan import load_state
-from appliance.render.report import ReportInputs, curl_example
+from appliance.render.report import curl_example
 from appliance.resolve import resolve
 from appliance.services import NGINX, manager_for
 from appliance.site import Site, load_site
@@ -115,16 +113,13 @@ def _summary(ctx: Context) -> None:
     state = load_state(ctx.layout)
     if not state:
         return
-    ca = str(ctx.layout.map(ctx.layout.selfsigned_cert))
+    ca = (str(ctx.layout.map(ctx.layout.selfsigned_cert))
+          if state.get("tls_mode") == "self-signed" else None)
     key = str(ctx.layout.map(ctx.layout.api_key_file))
-    info = ReportInputs(endpoint=state["endpoint"], api_key_file=key, ca_file=ca,
-                        model_id=state["model_id"], engine=state["engine"],
-                        threads=state["threads"], context_size=0, parallel=0,
-                        tls_mode=state["tls_mode"], tls_domain=None, tls_not_after="",
-                        memory_estimate_mib=0)
     print(f"\nendpoint : {state['endpoint']}\nmodel    : {state['model_id']} "
-          f"({state['engine']}, {state['threads']} threads)\napi key  : {key}\nCA file  : {ca}\n"
-          f"try      : {curl_example(info).replace('sudo cat', 'cat')}")
+          f"({state['engine']}, {state['threads']} threads)\napi key  : {key}\n"
+          f"CA file  : {ca or '(publicly trusted certificate)'}\n"
+          f"try      : {curl_example(state['endpoint'], key, ca, state['model_id'], False)}")
 
 
 def cmd_apply(args: argparse.Namespace, layout: Layout, site: Site) -> int:
@@ -190,30 +185,19 @@ def _applied_answers(layout: Layout, site: Site) -> Answers:
 
 def cmd_bench(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     from appliance.bench import benchmark
+    from appliance.status import local_client
 
-    state = load_state(layout)
-    if not state:
-        raise SetupError("nothing is configured yet: apply answers first")
-    key = layout.map(layout.api_key_file).read_text().strip()
-    verify: ssl.SSLContext | bool = True
-    if state.get("tls_mode") == "self-signed":
-        verify = ssl.create_default_context(cafile=str(layout.map(layout.selfsigned_cert)))
-        verify.check_hostname = False
-    endpoint = state["endpoint"]
-    host, port = probe_address(state["listen"]["https"])
-    url = f"https://{'[' + host + ']' if ':' in host else host}:{port}/v1"
-    if state.get("tls_mode") != "self-signed":
-        url = endpoint
+    api = local_client(layout)
 
     def show(n: int, s: Sample) -> None:
         if not args.json:
             print(f"  run {n + 1}: {s.gen_tps:6.1f} tok/s generation, {s.prompt_tps or 0:7.1f} "
                   f"tok/s prompt, first token {s.ttft_ms:6.1f} ms")
 
-    with httpx.Client(verify=verify, timeout=300) as client:
-        result = benchmark(client, url, state["model_id"], max_tokens=args.tokens,
-                           repetitions=args.repetitions, threads=state.get("threads"),
-                           headers={"Authorization": f"Bearer {key}"}, on_sample=show)
+    with httpx.Client(verify=api.verify, timeout=300) as client:
+        result = benchmark(client, api.base_url, api.model, max_tokens=args.tokens,
+                           repetitions=args.repetitions, threads=api.threads,
+                           headers=api.headers, on_sample=show)
     out = result.to_json()
     if args.json:
         print(json.dumps(out, indent=2))

@@ -25,11 +25,13 @@ class ReportInputs:
     acme_last_renewal: str | None = None
 
 
-def curl_example(i: ReportInputs) -> str:
-    ca = f"--cacert {i.ca_file} " if i.ca_file else ""
-    return (f'curl {ca}{i.endpoint}/chat/completions -H "Authorization: Bearer '
-            f'$(sudo cat {i.api_key_file})" -H "Content-Type: application/json" '
-            f'-d \'{{"model":"{i.model_id}","max_tokens":64,'
+def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
+                 sudo: bool = True) -> str:
+    ca = f"--cacert {ca_file} " if ca_file else ""
+    cat = "sudo cat" if sudo else "cat"
+    return (f'curl {ca}{endpoint}/chat/completions -H "Authorization: Bearer '
+            f'$({cat} {key_file})" -H "Content-Type: application/json" '
+            f'-d \'{{"model":"{model}","max_tokens":64,'
             f'"messages":[{{"role":"user","content":"Say hello"}}]}}\'')
 
 
@@ -59,7 +61,7 @@ last_error = {i.acme_last_error or ""}
 next_attempt = {i.acme_next_attempt or ""}
 
 [Test with curl]
-command = {curl_example(i)}
+command = {curl_example(i.endpoint, i.api_key_file, i.ca_file, i.model_id)}
 {"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
 
 
