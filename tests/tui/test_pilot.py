@@ -153,3 +153,32 @@ async def test_download_a_custom_model_by_url_and_switch(fresh: Stack, tmp_path:
         srv.server_close()
         fresh.baseline()
         target.unlink(missing_ok=True)
+
+
+async def test_failed_apply_shows_the_reason_and_keeps_the_old_config(fresh: Stack) -> None:
+    from wizard.screens.apply import ErrorDialog
+
+    models = fresh.root / "opt/slm-appliance/models"
+    good = (models / "SmolLM2-135M-Instruct.Q4_1.gguf").read_bytes()
+    (models / "broken.gguf").write_bytes(good[: 4 * 1024 * 1024])  # header fine, tensors cut
+    before = tree_hashes(fresh.root)
+    try:
+        app = make_app(fresh.root)
+        async with app.run_test(size=SIZE) as pilot:
+            await _to(pilot, "model")
+            app.screen.query_one("#path", Input).value = "/opt/slm-appliance/models/broken.gguf"
+            await _to_review_from(pilot, "model")
+            await next_step(pilot, "apply")
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog))
+            dialog = app.screen
+            assert "restart llama-server.service" in dialog.reason
+            assert "model loading error" in dialog.log_text
+            await pilot.click("#back")
+            await wait_for(pilot, lambda: app.step == "review")
+            await pilot.press("ctrl+q")
+        assert tree_hashes(fresh.root) == before
+        with fresh.client() as c:
+            r = c.get("/v1/models", headers=fresh.auth())
+            assert r.json()["data"][0]["id"] == "smollm2-135m-instruct-q4_1"
+    finally:
+        (models / "broken.gguf").unlink()
