@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real VM boot test (separate from scripts/test.sh: about 10 minutes the first time, as it
+# The real VM boot test (separate from scripts/test.sh: ~7 min warm, ~25 min the first time, as it
 # debootstraps Debian 12 and builds the portable engine; cached afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."

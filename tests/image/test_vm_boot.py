@@ -1,4 +1,4 @@
-"""A real boot (separate target: scripts/test-image.sh; about 10 minutes the first time).
+"""A real boot (separate target: scripts/test-image.sh; ~7 min warm, ~25 min cold).
 
 Debian 12 from debootstrap, provisioned by the appliance's install stage, booted under QEMU (KVM
 when /dev/kvm exists) with the HTTPS port forwarded to loopback only: a streamed completion with
