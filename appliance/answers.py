@@ -113,6 +113,11 @@ def split_hostport(value: str) -> tuple[str, int]:
     return host, port
 
 
+def join_hostport(host: str, port: int) -> str:
+    """The inverse of :func:`split_hostport`: IPv6 addresses go in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _suggest(key: str, allowed: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(key, list(allowed), n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from . import letsencrypt, tls
-from .answers import Answers, split_hostport
+from .answers import Answers, join_hostport, split_hostport
 from .engines import ENGINES
 from .errors import ApplianceError, ApplyError, LockedError, ServiceError
 from .facts import Facts
@@ -206,9 +206,7 @@ def nginx_test(ctx: Context) -> None:
 
 
 def engine_url(listen: str) -> str:
-    host, port = split_hostport(listen)
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{port}"
+    return f"http://{join_hostport(*split_hostport(listen))}"
 
 
 def wait_engine_ready(plan: Plan, ctx: Context, timeout: float) -> float:
@@ -265,7 +263,7 @@ def verify_nginx(plan: Plan, ctx: Context, timeout: float = 10.0) -> None:
     while ctx.clock() - start < timeout:
         try:
             if served_fingerprint(host, port) == want:
-                url = f"https://{'[' + host + ']' if ':' in host else host}:{port}/health"
+                url = f"https://{join_hostport(host, port)}/health"
                 with httpx.Client(verify=False, timeout=5.0) as client:  # cert checked above
                     status = client.get(url).status_code
                     models = client.get(url.replace("/health", "/v1/models"), headers=auth)

@@ -22,7 +22,7 @@ import httpx
 
 from . import acme_policy as policy
 from .acme_policy import AcmeFailure, Lineage
-from .answers import Answers, split_hostport
+from .answers import Answers, join_hostport, split_hostport
 from .errors import ApplianceError
 from .facts import Facts
 from .files import atomic_write, read_bytes
@@ -130,8 +130,7 @@ def make_resolver(hosts: dict[str, str] | None) -> Resolver:
 
 
 def _http_url(ip: str, port: int, path: str) -> str:
-    host = f"[{ip}]" if ":" in ip else ip
-    return f"http://{host}:{port}{path}"
+    return f"http://{join_hostport(ip, port)}{path}"
 
 
 def fetch_through_name(domain: str, port: int, path: str, resolver: Resolver,

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from .answers import join_hostport
 from .apply import probe_address
 from .errors import SetupError
 from .letsencrypt import load_status
@@ -40,7 +41,7 @@ def local_client(layout: Layout) -> LocalClient:
         verify = ssl.create_default_context(cafile=str(layout.map(layout.selfsigned_cert)))
         verify.check_hostname = False  # connected by address; the chain is still checked
     key = layout.map(layout.api_key_file).read_text().strip()
-    return LocalClient(f"https://{'[' + host + ']' if ':' in host else host}:{port}/v1",
+    return LocalClient(f"https://{join_hostport(host, port)}/v1",
                        verify, {"Authorization": f"Bearer {key}"}, str(state["model_id"]),
                        state.get("threads"))
 
@@ -73,7 +74,7 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
     https = (state.get("listen") or {}).get("https")
     if https:
         host, port = probe_address(https)
-        url = f"https://{'[' + host + ']' if ':' in host else host}:{port}/health"
+        url = f"https://{join_hostport(host, port)}/health"
         sctx: ssl.SSLContext | bool = False  # a CA-issued cert names the domain, not 127.0.0.1
         if out["ca_file"]:
             sctx = ssl.create_default_context(cafile=out["ca_file"])

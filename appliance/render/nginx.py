@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..answers import split_hostport
+from ..answers import join_hostport, split_hostport
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
@@ -41,8 +41,7 @@ def _error(message: str, typ: str, code: int | str) -> str:
 
 
 def _listen(value: str) -> str:
-    host, port = split_hostport(value)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return join_hostport(*split_hostport(value))
 
 
 UNAUTHORIZED = _error("Missing or invalid API key: send the header 'Authorization: Bearer <key>'.",
