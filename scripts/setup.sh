@@ -10,6 +10,8 @@ SUDO=""
 CACHE="${SLM_CACHE:-$HOME/.cache/slm-appliance}"
 LLAMA_VERSION="11434.0.0"
 APT_PACKAGES="nginx pebble packer tmux shellcheck python3-venv python3-dev build-essential libssl-dev git ca-certificates curl"
+# The marketplace listing lint, the real onegate client (Ruby), the nginx JavaScript module.
+APT_PACKAGES="$APT_PACKAGES yamllint ruby libnginx-mod-http-js"
 
 missing=""
 for p in $APT_PACKAGES; do
@@ -59,4 +61,13 @@ if not target.exists():
     target.parent.mkdir(parents=True, exist_ok=True)
     assemble(str(target))  # verifies the sha256
 PY
+# Debian's sshd for `sshd -T` checks of the image's SSH settings: unpacked, not installed, so
+# no SSH service starts on this machine.
+if [ ! -x "$CACHE/openssh/usr/sbin/sshd" ]; then
+  echo "== unpacking Debian's openssh-server (not installed) for sshd -T"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q openssh-server openssh-client libwrap0 >/dev/null 2>&1) || true
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$CACHE/openssh"; done
+  rm -rf "$tmp"
+fi
 echo "== setup done"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-PACKER = Path(__file__).parent.parent / "packer"
+ROOT = Path(__file__).parent.parent
+PACKER = ROOT / "packer"
 ENV = {**os.environ, "CHECKPOINT_DISABLE": "1"}
 FRAMEWORK = ["appliances/service.sh", "appliances/lib/common.sh", "appliances/lib/functions.sh",
              "appliances/scripts/net-90-service-appliance",
@@ -51,3 +52,44 @@ def test_shellcheck() -> None:
                                       *root.glob("tests/**/*.sh"), root / ".ci/run"])
     p = subprocess.run(["shellcheck", "-x", *scripts], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
+
+
+def _sshd() -> tuple[Path, dict[str, str]] | None:
+    """Debian's sshd, unpacked (not installed: no service starts) by scripts/setup.sh."""
+    unpacked = Path(os.environ.get("SLM_CACHE", Path.home() / ".cache/slm-appliance")) / "openssh"
+    sshd = unpacked / "usr/sbin/sshd"
+    if not sshd.exists():
+        return None
+    return sshd, {**os.environ, "LD_LIBRARY_PATH": str(unpacked / "usr/lib/x86_64-linux-gnu")}
+
+
+def test_image_sshd_refuses_passwords_and_root_passwords(tmp_path: Path) -> None:
+    """reset_sshd (service install, as one-apps' 81-configure-ssh.sh) against Debian's own
+    sshd_config plus the cloud-init drop-in that enables passwords, checked by `sshd -T`. sshd
+    needs its privilege-separation user and /run/sshd: both exist only inside a private user
+    and mount namespace (unshare), so the host is untouched."""
+    found = _sshd()
+    if found is None or not shutil.which("unshare"):
+        pytest.skip("no unpacked sshd (scripts/setup.sh) or no unshare")
+    sshd, env = found
+    etc = tmp_path / "ssh"
+    (etc / "sshd_config.d").mkdir(parents=True)
+    default = (sshd.parent.parent / "share/openssh/sshd_config").read_text()
+    (etc / "sshd_config").write_text(default.replace("/etc/ssh/", f"{etc}/"))
+    (etc / "sshd_config.d/50-cloud-init.conf").write_text("PasswordAuthentication yes\n")
+    keygen = sshd.parent.parent / "bin/ssh-keygen"
+    subprocess.run([str(keygen) if keygen.exists() else "ssh-keygen", "-q", "-t", "ed25519",
+                    "-N", "", "-f", str(etc / "host")], check=True)
+    passwd = tmp_path / "passwd"
+    passwd.write_text(Path("/etc/passwd").read_text() + "sshd:x:64999:65534::/run/sshd:/bin/no\n")
+    sshd_t = (f"unshare -rm sh -c 'mount --bind {passwd} /etc/passwd && mount -t tmpfs tmpfs /run"
+              f" && mkdir /run/sshd && {sshd} -T -f {etc}/sshd_config -h {etc}/host'")
+    script = (f". {ROOT}/packer/appliance/slm-appliance.sh; "
+              "msg() { echo \"$*\"; [ \"$1\" != error ]; }; ")
+    before = subprocess.run(["bash", "-c", script + f"check_sshd {sshd_t}"], env=env,
+                            capture_output=True, text=True)
+    assert before.returncode == 1 and "passwordauthentication yes" in before.stdout
+    after = subprocess.run(["bash", "-c", script + f"reset_sshd && check_sshd {sshd_t}"],
+                           env={**env, "SLM_SSHD_DIR": str(etc)}, capture_output=True, text=True)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert not (etc / "sshd_config.d/50-cloud-init.conf").exists()
