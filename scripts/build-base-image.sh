@@ -8,7 +8,6 @@
 #   scripts/build-base-image.sh ONE_APPS_DIR   -> prints "PATH SHA256" of the qcow2
 set -euo pipefail
 one_apps=$(cd "$1" && pwd)
-here=$(cd "$(dirname "$0")/.." && pwd)
 CACHE="${SLM_CACHE:-$HOME/.cache/slm-appliance}/base"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # The Debian cloud image's essentials plus one-context's Depends (context-linux/targets.sh, deb).
@@ -36,6 +35,7 @@ trap cleanup EXIT
 log() { echo "== base image: $*" >&2; }
 
 log "one-context package from $one_apps/context-linux"
+# shellcheck disable=SC2016  # the pattern matches a literal ${VERSION:-...} in generate.sh
 version=$(sed -n 's/^VERSION=\${VERSION:-\([^}]*\)}.*/\1/p' "$one_apps/context-linux/generate.sh")
 pkg="$work/one-context"
 (cd "$one_apps/context-linux" && TARGET=deb TYPE=dir RELEASE=1 OUT="$pkg" ./generate.sh >/dev/null)
@@ -47,7 +47,7 @@ Package: one-context
 Version: $version-1
 Architecture: all
 Maintainer: OpenNebula Systems <contact@opennebula.io>
-Depends: $(echo "$depends" | sed 's/ /, /g')
+Depends: ${depends// /, }
 Conflicts: cloud-init, cloud-init-base, one-context-ec2
 Replaces: cloud-init, cloud-init-base
 Description: OpenNebula Contextualization Package
@@ -114,6 +114,7 @@ rm -f /sbin/slm-base-finish
 echo "slm-base-finish rc=$rc"
 sync; mount -o remount,ro /
 echo o > /proc/sysrq-trigger
+sleep 60  # init must not exit before the power-off lands (that is a kernel panic)
 FINISH
 chmod 0755 "$rootfs/sbin/slm-base-finish"
 cp "$rootfs"/boot/vmlinuz-* "$work/vmlinuz"
@@ -134,7 +135,7 @@ accel=tcg
 timeout 20m qemu-system-x86_64 -machine "pc,accel=$accel" -cpu max -m 1024 -smp 2 \
     -display none -no-reboot -serial "file:$work/finish.log" \
     -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
-    -append "root=/dev/vda1 rw console=ttyS0 init=/sbin/slm-base-finish" \
+    -append "root=/dev/vda1 rw console=ttyS0 panic=1 init=/sbin/slm-base-finish" \
     -drive "file=$raw,if=virtio,format=raw"
 grep -q 'slm-base-finish rc=0' "$work/finish.log" || { tail -40 "$work/finish.log" >&2; log "GRUB step failed"; exit 1; }
 

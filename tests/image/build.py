@@ -44,8 +44,8 @@ def base_image(one_apps: Path, log: Path) -> tuple[Path, str]:
     return Path(path), sha
 
 
-def packer_build(base: Path, sha: str, one_apps: Path, mirror: str, accel: str,
-                 log: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def packer_build(base: Path, sha: str, one_apps: Path, mirror: str, accel: str, log: Path,
+                 extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SLM_MODEL": MODEL, "SLM_MIRROR": mirror, "PACKER_ACCEL": accel,
            "SLM_WHEELS": str(CACHE / "wheels-portable"), **(extra_env or {})}
     with log.open("a") as out:

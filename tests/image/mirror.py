@@ -14,7 +14,7 @@ from pathlib import Path
 class _Handler(http.server.SimpleHTTPRequestHandler):
     sent: dict[str, int]
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def send_head(self):  # type: ignore[no-untyped-def]

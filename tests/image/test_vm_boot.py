@@ -21,31 +21,44 @@ import pytest
 
 from tests.image import build
 from tests.image.vm import VM, context_iso
+from tests.lifecycle import onegate
+from tests.lifecycle.onegate import OneGate
+
+pytestmark = pytest.mark.image
 
 READY_TIMEOUT = 2400
-WATCHED = "/etc/slm-appliance /etc/nginx /etc/systemd/system /etc/profile.d /etc/one-appliance/config"
+WATCHED = ("/etc/slm-appliance /etc/nginx /etc/systemd/system /etc/profile.d "
+           "/etc/one-appliance/config")
 CONTEXT = {"ONEAPP_SLM_ENGINE_THREADS": "2", "ONEAPP_SLM_ENGINE_PARALLEL": "1",
            "ONEAPP_SLM_MODEL_CONTEXT": "4096"}
 
 
 @pytest.fixture(scope="module")
-def vm(artifact: Path, work: Path) -> Iterator[VM]:
+def gate() -> Iterator[OneGate]:
+    with onegate.serve() as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def vm(artifact: Path, work: Path, gate: OneGate) -> Iterator[VM]:
     disk = work / "vm-disk.qcow2"
     shutil.copy(artifact, disk)  # a copy: the artifact itself is never booted
     key = work / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    machine = VM(work, disk, key)
+    machine = VM(work, disk, key, gate)
     yield machine
     machine.stop()
 
 
 def boot(vm: VM, timings: build.Timings, label: str, cpu: str = "host",
          **context: str) -> str:
-    """Power on with a fresh context CD; wait for this boot's configure/bootstrap result."""
+    """Power on with a fresh context CD; wait for this boot's configure/bootstrap result and,
+    on success, for READY=YES reported to OneGate by one-apps' net-99-report-ready."""
     vm.stop()
+    vm.gate.vm.clear()
     iso = context_iso(vm.work / f"context-{vm.boots + 1}.iso",
-                      (vm.ssh_key.with_suffix(".pub")).read_text().strip(),
-                      {**CONTEXT, **context})
+                      (vm.ssh_key.with_suffix(".pub")).read_text().strip(), vm.gate.port,
+                      onegate.TOKEN, onegate.VMID, {**CONTEXT, **context})
     start = time.monotonic()
     vm.start(iso, cpu)
     vm.wait_ssh(READY_TIMEOUT)
@@ -55,11 +68,13 @@ def boot(vm: VM, timings: build.Timings, label: str, cpu: str = "host",
         # The status file outlives reboots: only a write during this boot counts.
         status = vm.sh("b=$(date -d \"$(uptime -s)\" +%s); f=/etc/one-appliance/status; "
                        "[ $(stat -c %Y $f) -ge $b ] && cat $f || true", check=False).strip()
-        if status.endswith(("_success", "_failure")) and not status.startswith("install"):
+        if status == "bootstrap_success" and vm.gate.vm.get("READY") != "YES":
+            pass  # net-99 reports right after
+        elif status.endswith(("_success", "_failure")) and not status.startswith("install"):
             if status == "bootstrap_success":
-                timings.measure(f"{label}: boot to ready ({'kvm' if vm.kvm else 'tcg'})", start)
+                timings.measure(f"{label}: boot to READY ({'kvm' if vm.kvm else 'tcg'})", start)
             return status
-        time.sleep(3)
+        time.sleep(1)
     raise AssertionError("no configure/bootstrap result:\n" + vm.tail())
 
 
@@ -116,7 +131,15 @@ def engine(vm: VM) -> tuple[str, str]:
     return pid, vm.sh(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
 
 
-STATE: dict[str, object] = {}
+class State:
+    """What the first boot saw, compared by the later boots."""
+
+    key = model = cert = ""
+    files: dict[str, str] = {}  # noqa: RUF012
+    engine: tuple[str, str] = ("", "")
+
+
+STATE = State()
 
 
 def test_first_boot(vm: VM, timings: build.Timings) -> None:
@@ -125,6 +148,8 @@ def test_first_boot(vm: VM, timings: build.Timings) -> None:
     ready = time.monotonic()
     rep = report(vm)
     key = vm.sh(f"cat {rep['Connection info']['api_key_file']}").strip()
+    assert vm.gate.vm["ONEAPP_SLM_ENDPOINT"] == rep["Connection info"]["endpoint"]
+    assert not any(key in v for v in vm.gate.vm.values())  # the key is never published
     model = rep["Connection info"]["model"]
     assert model == build.MODEL
     while api(vm, key).status_code != 200:  # within 5 s of the report saying ready
@@ -140,14 +165,14 @@ def test_first_boot(vm: VM, timings: build.Timings) -> None:
     banner = vm.sh("script -qc 'bash -lic true' /dev/null < /dev/null", check=False)
     assert rep["Connection info"]["endpoint"] in banner, banner
     assert rep["Connection info"]["api_key_file"] in banner, banner
-    STATE.update(key=key, model=model, cert=fingerprint(vm), files=files(vm),
-                 engine=engine(vm))
-    assert "--threads 2" in str(STATE["engine"]) or "-t 2" in str(STATE["engine"])
+    STATE.key, STATE.model, STATE.cert = key, model, fingerprint(vm)
+    STATE.files, STATE.engine = files(vm), engine(vm)
+    assert "--threads 2" in STATE.engine[1] or "-t 2" in STATE.engine[1], STATE.engine
 
 
 def test_2000_token_stream_through_nginx(vm: VM, timings: build.Timings) -> None:
     start = time.monotonic()
-    times = stream(vm, str(STATE["key"]), str(STATE["model"]), 2000, ignore_eos=True)
+    times = stream(vm, STATE.key, STATE.model, 2000, ignore_eos=True)
     assert len(times) >= 1990, len(times)
     timings.measure("2000-token stream through nginx", start)
 
@@ -161,11 +186,11 @@ def test_sshd_allows_keys_only(vm: VM) -> None:
 
 def test_reboot_keeps_everything(vm: VM, timings: build.Timings) -> None:
     assert boot(vm, timings, "reboot") == "bootstrap_success"
-    assert fingerprint(vm) == STATE["cert"]
-    assert api(vm, str(STATE["key"])).status_code == 200
-    assert files(vm) == STATE["files"]  # nothing rewritten
+    assert fingerprint(vm) == STATE.cert
+    assert api(vm, STATE.key).status_code == 200
+    assert files(vm) == STATE.files  # nothing rewritten
     pid, args = engine(vm)
-    assert pid != STATE["engine"][0] and args == STATE["engine"][1]  # type: ignore[index]
+    assert pid != STATE.engine[0] and args == STATE.engine[1]
     assert starts(vm, "llama-server.service") == 1  # started by the boot, not restarted
     assert starts(vm, "nginx.service") == 1
 
@@ -178,12 +203,12 @@ def test_changed_context_restarts_only_the_engine(vm: VM, timings: build.Timings
     assert "--threads 1" in args or "-t 1" in args, args
     assert starts(vm, "llama-server.service") == 2  # the boot, then the new threads
     assert starts(vm, "nginx.service") == 1
-    assert fingerprint(vm) == STATE["cert"]
-    before, after = STATE["files"], files(vm)
-    changed = {f for f in set(before) | set(after) if before.get(f) != after.get(f)}  # type: ignore[union-attr]
+    assert fingerprint(vm) == STATE.cert
+    before, after = STATE.files, files(vm)
+    changed = {f for f in set(before) | set(after) if before.get(f) != after.get(f)}
     assert not {f for f in changed if "nginx" in f or f.endswith((".pem", ".key", "api_key"))}, \
         changed
-    STATE.update(engine=(pid, args))
+    STATE.engine = (pid, args)
 
 
 def test_invalid_context_fails_configure_and_the_old_stack_serves(
@@ -192,14 +217,14 @@ def test_invalid_context_fails_configure_and_the_old_stack_serves(
         "configure_failure"
     log = vm.sh("cat /var/log/one-appliance/configure.log")
     assert "ONEAPP_SLM_ENGINE_THREADS" in log, log
-    assert api(vm, str(STATE["key"])).status_code == 200
-    assert len(stream(vm, str(STATE["key"]), str(STATE["model"]), 16)) > 3
-    assert engine(vm)[1] == STATE["engine"][1]  # type: ignore[index]
+    assert api(vm, STATE.key).status_code == 200
+    assert len(stream(vm, STATE.key, STATE.model, 16)) > 3
+    assert engine(vm)[1] == STATE.engine[1]
 
 
 def test_qemu64_cpu_answers(vm: VM, timings: build.Timings) -> None:
     assert boot(vm, timings, "qemu64", cpu="qemu64", ONEAPP_SLM_ENGINE_THREADS="1") == \
         "bootstrap_success"
-    times = stream(vm, str(STATE["key"]), str(STATE["model"]), 32)
+    times = stream(vm, STATE.key, STATE.model, 32)
     assert len(times) > 5  # answered: no SIGILL
     timings.values["qemu64: tokens/s"] = round((len(times) - 1) / (times[-1] - times[0]), 1)

@@ -76,8 +76,8 @@ command = {curl_example(i.endpoint, i.api_key_file, i.ca_file, i.model_id)}
 {"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
 
 
-def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
-                  wizard: str, root: str, done_marker: str) -> str:
+def render_banner(report_file: str, api_key_file: str, endpoint: str, model_id: str,
+                  tls_mode: str, wizard: str, root: str, done_marker: str) -> str:
     """Interactive shells only; /etc/motd belongs to the one-apps framework. Root's first
     interactive login starts the wizard until it has been completed once."""
     return f"""# Managed by slm-appliance: login status banner.
@@ -88,6 +88,7 @@ _slm_state=$(systemctl is-active llama-server.service local-ai.service 2>/dev/nu
 printf '\\n  SLM appliance  %s\\n' "OpenAI-compatible API"
 printf '  endpoint : %s\\n' "{endpoint}"
 printf '  model    : %s   TLS: %s   engine: %s\\n' "{model_id}" "{tls_mode}" "$_slm_state"
+printf '  API key  : sudo cat {api_key_file}\\n'
 printf '  details  : sudo cat {report_file}    reconfigure: sudo wizard\\n\\n'
 unset _slm_state
 if [ "$(id -u)" = 0 ] && [ -t 0 ] && [ ! -e {done_marker} ] && [ -x {wizard} ]; then
