@@ -194,6 +194,10 @@ def test_usage_counts_match_the_requests_sent(keys: Keys) -> None:
     for name in ("alice", "bob", "rl", "one"):
         assert used[name]["requests"] == keys.sent[name], (name, used[name], keys.sent)
     assert used["rl"]["rate_limited"] == 2 and used["one"]["rate_limited"] == 1
+    # Tokens as the engine reported them (njs copies them into the log): bob streamed 8.
+    assert used["bob"]["completion_tokens"] == 8 and used["bob"]["prompt_tokens"] > 0
+    assert used["alice"]["completion_tokens"] == keys.stream_tokens()
+    assert used["rl"]["completion_tokens"] is None  # only /v1/models: no tokens
     assert used["default"]["requests"] >= keys.sent["default"]
     listing = json.loads(keys.cli("key", "list", "--json").stdout)
     assert [r["name"] for r in listing][:1] == ["default"]

@@ -36,6 +36,10 @@ class NginxInputs:
     """Named keys, http level (validity, the usage log format, limit zones): plan/render/keys."""
     key_limits: str = ""
     """Named keys, https server level (limit_req/limit_conn, the JSON 429)."""
+    js_module: str | None = None
+    """njs, loaded once for every script (named keys' token counter)."""
+    token_filter: str = ""
+    """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
 
@@ -85,7 +89,8 @@ def render_nginx_conf(i: NginxInputs) -> str:
                                              else "")
     log_format = f" {LOG_FORMAT}" if i.key_policy else ""
     keys_server = f"include {i.key_limits};" if i.key_limits else ""
-    return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+    load = f"load_module {i.js_module};\n" if i.js_module else ""
+    return f"""{load}# Managed by slm-appliance: the next apply overwrites changes made here.
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
@@ -190,6 +195,7 @@ http {{
             proxy_buffering off;
             proxy_cache off;
             gzip off;
+            {i.token_filter}
         }}
 
         location /v1/ {{
