@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from appliance.perf.bench import BenchError, Spread, benchmark, run_once, thread_candidates, tune
+from appliance.errors import BenchError
+from appliance.perf.bench import Spread, benchmark, run_once
+from appliance.perf.tuning import thread_candidates, tune
 
 
 class FakeClock:
