@@ -137,6 +137,8 @@ def test_benchmark_warms_up_then_reports_spread() -> None:
     assert r.generation.min == pytest.approx(40.0) and r.generation.stdev > 0
     out = r.to_json()
     assert {"generation_tokens_per_s", "prompt_tokens_per_s", "ttft_ms", "threads"} <= set(out)
+    assert [(run["prompt_tokens"], run["generated_tokens"]) for run in out["runs"]] == [
+        (0, 11)] * 3  # the KV depth of each run is known
 
 
 def test_spread_of_nothing_and_one() -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import sys
 
+from appliance.apply import runtime
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult
-from appliance.host import facts as facts_mod
 from appliance.host.paths import Layout
-from appliance.host.services import manager_for
 from appliance.host.site import Site
 from appliance.plan.render.report import curl_example
 from appliance.plan.state import load_state
@@ -27,9 +26,8 @@ def print_event(e: Event) -> None:
 
 
 def make_context(layout: Layout, site: Site, quiet: bool = False) -> Context:
-    return Context(layout=layout, site=site, facts=facts_mod.detect(),
-                   services=manager_for(site, layout),
-                   emit=(lambda e: None) if quiet else print_event)
+    """The core's Context, printing progress unless ``quiet``."""
+    return runtime.make_context(layout, site, (lambda e: None) if quiet else print_event)
 
 
 def print_summary(ctx: Context) -> None:
