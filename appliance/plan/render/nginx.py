@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.plan.render import MANAGED, MANAGED_BY
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
@@ -57,7 +58,7 @@ def render_key_map(api_key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
         raise ValueError("API key has characters that cannot be matched safely")
     escaped = re.escape(api_key)
-    return ("# Managed by slm-appliance. Secret: keep 0600.\n"
+    return (f"{MANAGED_BY}. Secret: keep 0600.\n"
             "map $http_authorization $slm_key_ok {\n"
             "    default 0;\n"
             f'    "~^Bearer {escaped}$" 1;\n'
@@ -75,7 +76,7 @@ def render_nginx_conf(i: NginxInputs) -> str:
     not_found = _error("Unknown route: the API is under /v1/ (e.g. /v1/chat/completions).",
                        "invalid_request_error", 404)
     proxy = "proxy_pass http://slm_engine;"
-    return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+    return f"""{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
