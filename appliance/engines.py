@@ -16,6 +16,7 @@ import yaml
 from .answers import split_hostport
 from .files import FileSpec
 from .paths import Layout
+from .render.nginx import BODY_LIMIT_MB
 from .resolve import Resolved
 from .site import Site
 
@@ -149,6 +150,7 @@ class LocalAI:
             "LOCALAI_WATCHDOG_BUSY_TIMEOUT": WATCHDOG_BUSY,
             "LOCALAI_WATCHDOG_IDLE": "false",
             "LOCALAI_LOG_LEVEL": "info",
+            "LOCALAI_UPLOAD_LIMIT": str(BODY_LIMIT_MB),  # MB; its default 15 < nginx's 16
         }
         return MANAGED + "\n" + "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
 

@@ -16,10 +16,12 @@ from typing import Any
 
 from . import acme_policy, letsencrypt, tls
 from .answers import split_hostport
+from .context import RULE, context_view
 from .engines import ENGINES, LocalAI
 from .facts import Facts
 from .files import FileSpec, read_bytes
 from .paths import Layout
+from .render.model_gate import GATE_JS, GATE_JS_FILE, gate_module
 from .render.nginx import NginxInputs, render_key_map, render_nginx_conf
 from .render.report import ReportInputs, render_banner, render_report
 from .render.units import (
@@ -142,7 +144,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         cert_sha256=tls.fingerprint(sec.served.leaf_pem),
         key_map=str(m(layout.nginx_key_map)), webroot=str(m(layout.webroot)),
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
-        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
+        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
+        served_model=r.model_id, js_module=gate_module(site), gate_js=str(m(GATE_JS_FILE)))
     ep = endpoint(r, facts)
     served = sec.served
     not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -155,7 +158,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         tls_domain=a.tls.domain, tls_not_after=not_after,
         memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings),
         acme_last_error=acme.get("last_error"), acme_next_attempt=acme.get("next_attempt"),
-        acme_last_renewal=(acme.get("last_renewal") or {}).get("at"))
+        acme_last_renewal=(acme.get("last_renewal") or {}).get("at"),
+        context=tuple(context_view(a)), context_rule=RULE)
     nginx_files = frozenset({"nginx"})
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
@@ -165,6 +169,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                  affects=nginx_files),
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
         FileSpec(layout.nginx_conf, render_nginx_conf(nginx).encode(), 0o644,
+                 affects=nginx_files),
+        FileSpec(GATE_JS_FILE, GATE_JS.encode() if nginx.js_module else None, 0o644,
                  affects=nginx_files),
         *engine.files(r, layout, site),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),

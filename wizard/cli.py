@@ -25,7 +25,8 @@ from appliance.apply import (
     renew,
 )
 from appliance.bench import Sample
-from appliance.context import answers_from_env
+from appliance.context import RULE
+from appliance.context_change import apply_context
 from appliance.errors import AnswersError, ApplianceError, FieldError
 from appliance.letsencrypt import Outcome
 from appliance.paths import Layout
@@ -131,6 +132,7 @@ def cmd_apply(args: argparse.Namespace, layout: Layout, site: Site) -> int:
         print(describe(changes) or "no changes")
         return EXIT_OK
     result = apply_answers(answers, ctx, args.apply)
+    print(f"note: {RULE}")
     return _finish(result, ctx)
 
 
@@ -238,10 +240,11 @@ def cmd_stop(layout: Layout, site: Site) -> int:
 
 
 def cmd_context(args: argparse.Namespace, layout: Layout, site: Site) -> int:
-    """Unset variables keep what was applied last (so wizard changes survive reboots)."""
-    answers = answers_from_env(os.environ, _applied_answers(layout, site))
+    """Only variables changed since the last boot apply (so wizard changes survive reboots)."""
     ctx = _context(layout, site)
-    return _finish(apply_answers(answers, ctx, "context", acme=not args.no_acme), ctx)
+    done = apply_context(os.environ, _applied_answers(layout, site), ctx, acme=not args.no_acme)
+    print(f"context: {', '.join(sorted(done.applied)) or 'no variable changed'} ({RULE})")
+    return _finish(done.result, ctx)
 
 
 def cmd_renew(args: argparse.Namespace, layout: Layout, site: Site) -> int:

@@ -11,10 +11,12 @@ import re
 from dataclasses import dataclass
 
 from ..answers import join_hostport, split_hostport
+from .model_gate import gated, http_block
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
 RETRY_AFTER_S = 5
+BODY_LIMIT_MB = 16  # nginx's client_max_body_size; LocalAI's upload limit is set to match
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class NginxInputs:
     user: str
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
+    served_model: str = ""
+    js_module: str | None = None
+    """With njs loaded, a request naming another model than served_model gets a 400."""
+    gate_js: str = ""
 
 
 def _error(message: str, typ: str, code: int | str) -> str:
@@ -75,7 +81,18 @@ def render_nginx_conf(i: NginxInputs) -> str:
     not_found = _error("Unknown route: the API is under /v1/ (e.g. /v1/chat/completions).",
                        "invalid_request_error", 404)
     proxy = "proxy_pass http://slm_engine;"
-    return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+    stream = f"""{proxy}
+            proxy_buffering off;
+            proxy_cache off;
+            gzip off;"""
+    stream_named = api_named = load = js = ""
+    api = proxy
+    if i.js_module and i.served_model:
+        limit = f"{BODY_LIMIT_MB}m"
+        stream, stream_named = gated(i.served_model, "@slm_stream", stream, limit)
+        api, api_named = gated(i.served_model, "@slm_api", proxy, limit)
+        load, js = f"load_module {i.js_module};\n", http_block(i.gate_js)
+    return f"""{load}# Managed by slm-appliance: the next apply overwrites changes made here.
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
@@ -102,10 +119,10 @@ http {{
     charset utf-8;
     server_tokens off;
     keepalive_timeout 65s;
-    client_max_body_size 16m;
+    client_max_body_size {BODY_LIMIT_MB}m;
 
     include {i.key_map};
-
+{js}
     map $status $slm_retry_after {{
         503 {RETRY_AFTER_S};
         default "";
@@ -176,18 +193,15 @@ http {{
         # Token streams: no buffering, no cache, no compression, so each event leaves at once.
         location ~ ^/v1/({streams})$ {{
             {KEY_CHECK}
-            {proxy}
-            proxy_buffering off;
-            proxy_cache off;
-            gzip off;
+            {stream}
         }}
 
-        location /v1/ {{
+        {stream_named}location /v1/ {{
             {KEY_CHECK}
-            {proxy}
+            {api}
         }}
 
-        location = /metrics {{
+        {api_named}location = /metrics {{
             {KEY_CHECK}
             {proxy}
         }}
