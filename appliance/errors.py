@@ -5,12 +5,17 @@
     ├── SetupError            the machine lacks something (binary, sandbox not set up)
     ├── ApplyError            apply failed and was rolled back (carries step + log tail)
     │   └── LockedError       another apply holds the lock
-    └── ServiceError          a service would not start/stop/reload
+    ├── ServiceError          a service would not start/stop/reload
+    └── AcmeError             no certificate this time (carries the AcmeFailure; exit 3)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the failure kinds live with the ACME policy; no import at run time
+    from appliance.tls.acme_policy import AcmeFailure
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,13 @@ class LockedError(ApplyError):
 
     def __init__(self, lock_path: str) -> None:
         super().__init__("lock", f"another apply is running (lock {lock_path})", rolled_back=True)
+
+
+class AcmeError(ApplianceError):
+    """A certificate could not be obtained; the previous one keeps serving (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, failure: AcmeFailure) -> None:
+        self.failure = failure
+        super().__init__(failure.message)

@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .answers import Answers, load_yaml, parse
-from .apply import ApplyResult, Context, Event, actions_for, apply_answers, describe, diff
-from .catalog import load_catalog
-from .facts import Facts
-from .paths import Layout
-from .plan import DONE_MARKER, load_state
-from .site import Site
+from appliance.answers.catalog import load_catalog
+from appliance.answers.schema import Answers, load_yaml, parse
+from appliance.apply.changes import actions_for, describe, diff
+from appliance.apply.run import apply_answers
+from appliance.apply.runtime import Context, Event
+from appliance.apply.transaction import ApplyResult
+from appliance.host.facts import Facts
+from appliance.host.paths import Layout
+from appliance.host.site import Site
+from appliance.plan.state import DONE_MARKER, load_state
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,8 @@ class Session:
 
     # -- reading -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        from .services import manager_for
-        from .status import status
+        from appliance.host.services import manager_for
+        from appliance.status import status
 
         return status(self.layout, manager_for(self.site, self.layout))
 
@@ -113,8 +116,8 @@ class Session:
     def review(self, answers: Answers) -> Review:
         """The exact file diff and service actions an apply would perform (raises
         AnswersError when the answers are invalid). Changes nothing."""
-        from .apply import make_plan
-        from .services import manager_for
+        from appliance.apply.run import make_plan
+        from appliance.host.services import manager_for
 
         ctx = self._context(lambda e: None)
         plan = make_plan(answers, ctx, "wizard")
@@ -138,8 +141,8 @@ class Session:
                   tokens: int = 64) -> Any:
         import httpx
 
-        from .apply import engine_url
-        from .bench import benchmark
+        from appliance.apply.probes import engine_url
+        from appliance.perf.bench import benchmark
 
         state = load_state(self.layout)
         answers = self.answers()
@@ -150,13 +153,14 @@ class Session:
                              on_sample=on_sample)
 
     def autotune(self, answers: Answers, on_result: Callable[[int, float], None]) -> Any:
-        from .tuning import autotune
+        from appliance.perf.tuning import autotune
 
         return autotune(answers, self._context(lambda e: None), on_result=on_result)
 
     def dns_check(self, answers: Answers) -> list[tuple[str, bool, str]]:
         """Pre-checks for a domain, without ordering anything."""
-        from .letsencrypt import AcmeError, make_resolver, precheck
+        from appliance.errors import AcmeError
+        from appliance.tls.precheck import make_resolver, precheck
 
         try:
             checks = precheck(answers, self.facts, self.layout, make_resolver(self.site.hosts),
@@ -167,14 +171,14 @@ class Session:
 
     def download(self, model_id: str, on_progress: Callable[[Any], None]) -> Path:
         """A catalog model into the models folder (resumable, verified)."""
-        from .download import fetch_model
+        from appliance.host.download import fetch_model
 
         return fetch_model(self.layout, self.site, load_catalog()[model_id], on_progress)
 
     def download_url(self, url: str, sha256: str, on_progress: Callable[[Any], None],
                      name: str | None = None, size: int | None = None) -> Path:
         """Any GGUF by URL and sha256; returns the appliance path to put in model.path."""
-        from .download import fetch_gguf
+        from appliance.host.download import fetch_gguf
 
         return fetch_gguf(self.layout, url, sha256, on_progress, name, size)
 

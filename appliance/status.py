@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 
-from .answers import join_hostport
-from .apply import probe_address
-from .errors import SetupError
-from .letsencrypt import load_status
-from .paths import Layout
-from .plan import load_state
-from .services import NGINX, ServiceManager
+from appliance.answers.hostport import join_hostport
+from appliance.apply.probes import probe_address
+from appliance.errors import SetupError
+from appliance.host.paths import Layout
+from appliance.host.services import NGINX, ServiceManager
+from appliance.plan.state import load_state
+from appliance.tls.attempts import load_status
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import subprocess
 
 import httpx
 
-from appliance.bench import benchmark
+from appliance.perf.bench import benchmark
 from bench.common import Section, Stack, each_model, fmt, llama_bin, standalone
 
 TOKENS, REPS = 64, 5

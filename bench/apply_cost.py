@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from appliance.apply import apply_answers
+from appliance.apply.run import apply_answers
 from bench.common import Section, Stack, median, standalone
 
 REPS = 5

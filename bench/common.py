@@ -16,14 +16,16 @@ from pathlib import Path
 
 import httpx
 
-from appliance.answers import Answers, load_yaml, parse
-from appliance.apply import ApplyResult, Context, apply_answers
-from appliance.facts import detect
-from appliance.paths import Layout
-from appliance.plan import load_state
-from appliance.sandbox import free_port_base
-from appliance.services import manager_for
-from appliance.site import load_site
+from appliance.answers.schema import Answers, load_yaml, parse
+from appliance.apply.run import apply_answers
+from appliance.apply.runtime import Context
+from appliance.apply.transaction import ApplyResult
+from appliance.host.facts import detect
+from appliance.host.paths import Layout
+from appliance.host.sandbox import free_port_base
+from appliance.host.services import manager_for
+from appliance.host.site import load_site
+from appliance.plan.state import load_state
 
 ROOT = Path(__file__).resolve().parent.parent
 

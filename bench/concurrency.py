@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from appliance.bench import Sample, run_once
+from appliance.perf.bench import Sample, run_once
 from bench.common import Section, Stack, fmt, median, standalone
 
 TOKENS, ROUNDS = 128, 3

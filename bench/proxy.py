@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from appliance.bench import Sample, run_once
+from appliance.perf.bench import Sample, run_once
 from bench.common import Section, Stack, fmt, median, pct, standalone
 
 PAIRS, TOKENS = 25, 64

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from appliance.bench import benchmark
-from appliance.gguf import read_info
+from appliance.perf.bench import benchmark
+from appliance.plan.gguf import read_info
 from bench.common import Section, Stack, each_model, fmt, standalone
 
 MODELS = ("smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m")

@@ -6,9 +6,9 @@ import time
 
 import httpx
 
-from appliance.apply import apply_answers
-from appliance.bench import benchmark, thread_candidates
-from appliance.tuning import autotune
+from appliance.apply.run import apply_answers
+from appliance.perf.bench import benchmark, thread_candidates
+from appliance.perf.tuning import autotune
 from bench.common import Section, Stack, fmt, standalone
 
 TOKENS, REPS = 48, 3

@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 import httpx
 
-from appliance.sandbox import free_port_base, port_free
-from appliance.tls import make_selfsigned
+from appliance.host.sandbox import free_port_base, port_free
+from appliance.tls.selfsigned import make_selfsigned
 
 
 @dataclass

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.paths import Layout
-from appliance.sandbox import free_port_base
-from appliance.services import Sandbox
-from appliance.site import load_site
+from appliance.host.paths import Layout
+from appliance.host.sandbox import free_port_base
+from appliance.host.services import Sandbox
+from appliance.host.site import load_site
 
 os.environ.pop("NO_COLOR", None)
 SMOLLM = "smollm2-135m-instruct-q4_1"

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from appliance import listing
-from appliance.context import PARAMS
+from appliance.answers import listing
+from appliance.answers.context import PARAMS
 
 ROOT = Path(__file__).parent.parent
 MARKET = ROOT / "packer" / "marketplace"
@@ -133,7 +133,7 @@ def test_committed_listing_passes_and_is_what_the_generator_writes() -> None:
         tuple(inputs["oneapp_slm_engine_name"].split("|")[3].split(",")))
     again = listing.listing(listing.Image(img["url"], img["size"], img["checksum"]["md5"],
                                           img["checksum"]["sha256"], doc["creation_time"]), baked)
-    assert listing.render(again) == text, "regenerate: python -m appliance.listing (README)"
+    assert listing.render(again) == text, "regenerate: python -m appliance.answers.listing (README)"
 
 
 def _drop(path: str) -> Any:
@@ -220,7 +220,7 @@ def test_one_service_params_agree_with_the_oneapp_list_and_the_listing() -> None
     flat = _bash('printf "%s\\n" "${ONE_SERVICE_PARAMS[@]}"').splitlines()
     rows = [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
     assert rows == [(env, "configure", p.description, p.offer) for env, p in PARAMS.items()], \
-        "regenerate with: python -m appliance.listing --bash-params"
+        "regenerate with: python -m appliance.answers.listing --bash-params"
     doc, _ = generated()
     offered = {env for env, _, _, offer in rows if offer}
     assert {k.upper() for k in doc["opennebula_template"]["user_inputs"]} == offered

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from appliance.errors import SetupError
-from appliance.oci import Reference, pull, unpack
+from appliance.host.oci import Reference, pull, unpack
 from tests.oci_registry import REPO, Image, serve
 
 APPLIANCE = Path(__file__).parent.parent / "packer" / "appliance" / "slm-appliance.sh"

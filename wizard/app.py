@@ -12,7 +12,7 @@ from textual.app import App
 from textual.binding import Binding
 
 if TYPE_CHECKING:
-    from appliance.answers import Answers
+    from appliance.answers.schema import Answers
     from appliance.session import Session
 
 STEPS = ("status", "model", "performance", "tls", "key", "review", "apply", "done")

@@ -11,7 +11,7 @@
 # shellcheck disable=SC2034  # the ONE_SERVICE_* variables are read by the framework
 # shellcheck shell=bash
 
-# The listing's name and descriptions (appliance/listing: a test checks they are equal).
+# The listing's name and descriptions (appliance/answers/listing.py: a test checks they are equal).
 ONE_SERVICE_NAME='Service SLM - CPU LLM with OpenAI-compatible API'
 ONE_SERVICE_VERSION='0.1.0'
 ONE_SERVICE_BUILD=$(date +%s)
@@ -23,7 +23,7 @@ certificate for a domain. The API key is in /etc/slm-appliance/api_key; connecti
 in /etc/one-appliance/config.'
 ONE_SERVICE_RECONFIGURABLE=true
 
-# Generated from the core's ONEAPP_* list (python -m appliance.listing --bash-params; a test
+# Generated from the core's ONEAPP_* list (python -m appliance.answers.listing --bash-params; a test
 # checks it). Names have four segments: FireEdge groups user inputs by them. The 4th field is
 # the user input's kind (non-empty = offered in the instantiate dialog). Context is a change:
 # a value applies when it differs from the one applied from context last time.
@@ -241,12 +241,12 @@ install_localai() {
 }
 
 # install_localai_backend LAYOUT DIGEST DEST: the llama-cpp backend image, pulled by digest on
-# the build host (python -m appliance.oci pull), unpacked into LocalAI's system backends path
+# the build host (python -m appliance.host.oci pull), unpacked into LocalAI's system backends path
 # after checking every blob against the digest again. A folder there with run.sh at its top
 # is a backend named after the folder: LocalAI fetches nothing at run time.
 install_localai_backend() {
     local rc=0
-    "$SLM_PYTHON" -m appliance.oci unpack "$1" "$2" "$3" || rc=$?
+    "$SLM_PYTHON" -m appliance.host.oci unpack "$1" "$2" "$3" || rc=$?
     if [ "$rc" -ne 0 ]; then
         msg error "LocalAI's llama-cpp backend could not be installed from $1 (exit $rc)" || true
         return "$rc"

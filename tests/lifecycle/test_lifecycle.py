@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from appliance import listing
-from appliance.catalog import load_catalog
-from appliance.context import PARAMS
-from appliance.facts import detect
-from appliance.paths import Layout
-from appliance.sandbox import free_port_base
-from appliance.services import Sandbox
-from appliance.site import load_site
-from tests.acme_server import start_pebble
+from appliance.answers import listing
+from appliance.answers.catalog import load_catalog
+from appliance.answers.context import PARAMS
+from appliance.host.paths import Layout
+from appliance.host.sandbox import free_port_base
+from appliance.host.services import Sandbox
+from appliance.host.site import load_site
 from tests.conftest import GEMMA, SMOLLM, tree_hashes, wizard
+from appliance.host.facts import detect
+from tests.acme_server import start_pebble
 from tests.http_stub import serve_http
 from tests.lifecycle import onegate
 from tests.lifecycle.framework import Framework, one_apps_dir

@@ -16,13 +16,14 @@ import httpx
 import pytest
 from cryptography import x509
 
-from appliance.answers import load_yaml, parse
-from appliance.apply import Context, Event, apply_answers, renew
-from appliance.facts import detect
-from appliance.letsencrypt import load_lineage
-from appliance.services import manager_for
-from appliance.site import load_site
-from appliance.tls import fingerprint
+from appliance.answers.schema import load_yaml, parse
+from appliance.apply.run import apply_answers, renew
+from appliance.apply.runtime import Context, Event
+from appliance.host.facts import detect
+from appliance.host.services import manager_for
+from appliance.host.site import load_site
+from appliance.tls.lineage import load_lineage
+from appliance.tls.selfsigned import fingerprint
 from tests.acme_server import Pebble, start_pebble
 from tests.conftest import Stack, wizard
 
@@ -150,7 +151,8 @@ def test_issue_reuse_and_renew_without_dropping_a_stream(acme_stack: Stack, pebb
 
 def test_renewal_that_fails_to_install_keeps_the_previous_certificate(
         acme_stack: Stack, pebble: Pebble, monkeypatch: pytest.MonkeyPatch) -> None:
-    import appliance.apply as apply_mod
+    import appliance.apply.transaction as apply_mod
+    from appliance.errors import ApplyError
 
     s = acme_stack
     s.apply(le_answers(pebble.directory))  # issued, or reused from the test above
@@ -161,7 +163,7 @@ def test_renewal_that_fails_to_install_keeps_the_previous_certificate(
 
     def verify(plan, ctx, timeout=10.0):  # type: ignore[no-untyped-def]
         if plan.served and plan.served.leaf_pem != old.leaf_pem:
-            raise apply_mod.ApplyError("verify", "simulated: the new certificate is not served")
+            raise ApplyError("verify", "simulated: the new certificate is not served")
         return real_verify(plan, ctx, timeout)
 
     monkeypatch.setattr(apply_mod, "verify_nginx", verify)

@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.render.nginx import NginxInputs, render_key_map, render_nginx_conf
-from appliance.sandbox import free_port_base, port_free
-from appliance.tls import make_selfsigned
+from appliance.host.sandbox import free_port_base, port_free
+from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from appliance.tls.selfsigned import make_selfsigned
 
 KEY = "k" * 40
 

@@ -207,12 +207,13 @@ def test_engine_that_cannot_load_is_rolled_back(fresh: Stack, tmp_path: Path) ->
 KILLER = r"""
 import os, signal, sys
 from pathlib import Path
-from appliance.answers import parse
-from appliance.apply import Context, apply_answers
-from appliance.facts import detect
-from appliance.paths import Layout
-from appliance.services import manager_for
-from appliance.site import load_site
+from appliance.answers.schema import parse
+from appliance.apply.runtime import Context
+from appliance.apply.run import apply_answers
+from appliance.host.facts import detect
+from appliance.host.paths import Layout
+from appliance.host.services import manager_for
+from appliance.host.site import load_site
 layout = Layout(Path(sys.argv[1]))
 site = load_site(layout)
 writes = []

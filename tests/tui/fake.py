@@ -9,13 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.answers import Answers, parse
-from appliance.apply import ApplyResult, Event
-from appliance.bench import BenchResult, Sample
-from appliance.facts import Facts
-from appliance.paths import Layout
+from appliance.answers.schema import Answers, parse
+from appliance.apply.runtime import Event
+from appliance.apply.transaction import ApplyResult
+from appliance.host.facts import Facts
+from appliance.host.paths import Layout
+from appliance.host.site import Site
+from appliance.perf.bench import BenchResult, Sample
 from appliance.session import CpuInfo, ModelRow, Review, Session
-from appliance.site import Site
 from wizard.app import WizardApp
 
 FACTS = Facts(logical_cpus=8, physical_cores=4, cpu_flags=frozenset({"avx", "avx2"}),

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from appliance.apply import Context, Event
-from appliance.facts import detect
-from appliance.paths import Layout
-from appliance.services import manager_for
+from appliance.apply.runtime import Context, Event
+from appliance.host.facts import detect
+from appliance.host.paths import Layout
+from appliance.host.services import manager_for
+from appliance.host.site import load_site
 from appliance.session import Session
-from appliance.site import load_site
 from wizard.app import WizardApp
 
 

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appliance import acme_policy as p
+from appliance.tls import acme_policy as p
 
 NOW = dt.datetime(2027, 3, 1, 12, tzinfo=dt.UTC)
 DIRECTORY = "https://acme.test/dir"

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.answers import ACME_SHORTCUTS, Answers, load_yaml, parse, split_hostport
-from appliance.context import PARAMS, answers_from_env
+from appliance.answers.context import PARAMS, answers_from_env
+from appliance.answers.hostport import split_hostport
+from appliance.answers.schema import ACME_SHORTCUTS, Answers, load_yaml, parse
 from appliance.errors import AnswersError
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from appliance.bench import BenchError, Spread, benchmark, run_once, thread_candidates, tune
+from appliance.perf.bench import BenchError, Spread, benchmark, run_once, thread_candidates, tune
 
 
 class FakeClock:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.gguf import GGUFError, read_info
-from appliance.paths import Layout
-from appliance.sandbox import install_models
+from appliance.host.paths import Layout
+from appliance.host.sandbox import install_models
+from appliance.plan.gguf import GGUFError, read_info
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from appliance import tls
-from appliance.answers import parse
-from appliance.apply import Change, describe
-from appliance.catalog import load_catalog
-from appliance.facts import Facts, _cpuinfo
-from appliance.files import FileSpec, atomic_write
-from appliance.paths import Layout
-from appliance.plan import gather_secrets
+from appliance.answers.catalog import load_catalog
+from appliance.answers.schema import parse
+from appliance.apply.changes import Change, describe
+from appliance.host.facts import Facts, _cpuinfo
+from appliance.host.files import FileSpec, atomic_write
+from appliance.host.paths import Layout
+from appliance.plan.secrets import gather_secrets
+from appliance.tls import selfsigned as tls
 from tests.unit.test_render import resolved
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
@@ -84,7 +84,7 @@ def test_diff_never_shows_secrets() -> None:
 
 
 def test_answers_yaml_round_trip() -> None:
-    from appliance.answers import load_yaml
+    from appliance.answers.schema import load_yaml
 
     a = parse({"threads": 2, "tls": {"domain": "llm.example.com"}})
     assert parse(load_yaml(a.to_yaml(), "x")) == a

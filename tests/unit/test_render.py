@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from appliance.answers import parse
-from appliance.engines import LlamaServer, LocalAI
-from appliance.gguf import GGUFInfo
-from appliance.paths import Layout
-from appliance.render.nginx import BODY_LIMIT_MB, NginxInputs, render_key_map, render_nginx_conf
-from appliance.resolve import Resolved
-from appliance.site import Site
+from appliance.answers.schema import parse
+from appliance.host.paths import Layout
+from appliance.host.site import Site
+from appliance.plan.engines import LlamaServer, LocalAI
+from appliance.plan.gguf import GGUFInfo
+from appliance.plan.render.nginx import BODY_LIMIT_MB, NginxInputs, render_key_map, render_nginx_conf
+from appliance.plan.resolve import Resolved
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
@@ -66,7 +66,7 @@ def test_key_map_is_a_case_sensitive_anchored_regex() -> None:
 def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     for d in ("logs", "temp", "w"):
         (tmp_path / d).mkdir()
-    from appliance.tls import make_selfsigned
+    from appliance.tls.selfsigned import make_selfsigned
 
     pair = make_selfsigned(["localhost"], NOW)
     (tmp_path / "c.pem").write_bytes(pair.cert_pem)

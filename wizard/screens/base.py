@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Static
 
 if TYPE_CHECKING:
-    from appliance.answers import Answers
+    from appliance.answers.schema import Answers
 
     from ..app import WizardApp
 

@@ -1,0 +1,40 @@
+"""The model catalog (``catalog.yaml``) and memory estimates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+OVERHEAD_BYTES = 256 * 1024 * 1024  # compute buffers, runtime; measured RSS minus weights+KV
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    id: str
+    name: str
+    file: str
+    url: str
+    sha256: str
+    size: int
+    trained_context: int
+    license: str
+    kv_bytes_per_token: int
+    chat_template: str | None = None
+
+    def memory_estimate(self, context_size: int) -> int:
+        """Bytes of RAM the engine needs: weights + f16 KV cache at ``context_size`` + overhead."""
+        return estimate_memory(self.size, self.kv_bytes_per_token, context_size)
+
+
+def estimate_memory(file_size: int, kv_bytes_per_token: int, context_size: int) -> int:
+    return file_size + kv_bytes_per_token * context_size + OVERHEAD_BYTES
+
+
+@cache
+def load_catalog() -> dict[str, CatalogModel]:
+    text = resources.files("appliance.answers").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    entries = yaml.safe_load(text)["models"]
+    return {e["id"]: CatalogModel(**e) for e in entries}

@@ -1,0 +1,71 @@
+"""Pure change computation: plan vs disk -> changes, a reviewable diff, service actions."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from appliance.host.files import FileSpec, current_mode, read_bytes
+from appliance.host.paths import Layout
+from appliance.host.services import NGINX, ServiceManager
+from appliance.plan.build import Plan
+
+
+@dataclass(frozen=True)
+class Change:
+    spec: FileSpec
+    kind: str  # create, update, delete, mode
+    old: bytes | None
+
+
+def diff(plan: Plan, layout: Layout) -> list[Change]:
+    out: list[Change] = []
+    for spec in plan.files:
+        path = layout.map(spec.path)
+        old = read_bytes(path)
+        if spec.content is None:
+            if old is not None:
+                out.append(Change(spec, "delete", old))
+        elif old is None:
+            out.append(Change(spec, "create", None))
+        elif old != spec.content:
+            out.append(Change(spec, "update", old))
+        elif current_mode(path) != spec.mode:
+            out.append(Change(spec, "mode", old))
+    return out
+
+
+def describe(changes: list[Change]) -> str:
+    """A unified diff for review; secrets show only that they change."""
+    parts: list[str] = []
+    for c in changes:
+        if c.spec.secret:
+            parts.append(f"--- {c.spec.path}\n+++ {c.spec.path}\n(secret: {c.kind}, not shown)\n")
+            continue
+        if c.kind == "mode":
+            parts.append(f"mode {c.spec.path} -> {c.spec.mode:o}\n")
+            continue
+        old = (c.old or b"").decode(errors="replace").splitlines(keepends=True)
+        new = (c.spec.content or b"").decode(errors="replace").splitlines(keepends=True)
+        parts.append("".join(difflib.unified_diff(
+            old, new, f"{c.spec.path} (current)" if c.old is not None else "/dev/null",
+            f"{c.spec.path} (new)" if c.spec.content is not None else "/dev/null")))
+    return "\n".join(parts)
+
+
+def actions_for(changes: list[Change], plan: Plan, services: ServiceManager) -> list[str]:
+    affected = set().union(*(c.spec.affects for c in changes)) if changes else set()
+    actions: list[str] = []
+    if "units" in affected:
+        actions.append("daemon-reload")
+    for unit in plan.other_units:
+        if services.is_active(unit):
+            actions.append(f"stop {unit}")
+    if "engine" in affected or not services.is_active(plan.engine_unit):
+        actions.append(f"restart {plan.engine_unit}")
+    if not services.is_active(NGINX):
+        actions.append(f"start {NGINX}")
+    elif "nginx" in affected:
+        actions.append(f"reload {NGINX}")
+    actions += [f"start {t}" for t in plan.timers if not services.is_active(t)]
+    return actions

@@ -1,0 +1,182 @@
+"""The transaction: write atomically, check, (re)start only what changed, else roll back."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+
+from appliance.apply.changes import Change, actions_for, diff
+from appliance.apply.journal import journal_begin, journal_clear, journal_restore, log_line
+from appliance.apply.probes import (
+    engine_url,
+    nginx_test,
+    reload_nginx,
+    verify_nginx,
+    wait_engine_ready,
+    wait_ready,
+)
+from appliance.apply.runtime import Context, Event
+from appliance.errors import ApplianceError, ApplyError, ServiceError
+from appliance.host.files import atomic_write, makedirs, remove
+from appliance.host.paths import Layout
+from appliance.host.services import NGINX
+from appliance.plan.build import Plan
+from appliance.plan.engines import ENGINES
+from appliance.plan.state import load_state
+from appliance.tls.obtain import Outcome
+
+
+@dataclass
+class ApplyResult:
+    changes: list[Change]
+    actions: list[str]
+    plan: Plan
+    recovered: bool = False
+    warnings: list[str] = field(default_factory=list)
+    tls: Outcome | None = None
+    """What the ACME step did (letsencrypt mode only)."""
+
+    @property
+    def noop(self) -> bool:
+        return not self.changes and not self.actions
+
+
+def _ensure_dirs(plan: Plan, layout: Layout) -> None:
+    for path, mode in plan.dirs:
+        p = layout.map(path)
+        if not p.is_dir():
+            makedirs(p.parent)
+            makedirs(p, mode)
+
+
+def run_transaction(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
+    layout = ctx.layout
+    _ensure_dirs(plan, layout)
+    changes = diff(plan, layout)
+    actions = actions_for(changes, plan, ctx.services)
+    result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings))
+    if result.noop:
+        ctx.emit(Event("apply", "skipped", "nothing to change"))
+        return result
+    log_line(layout, f"apply: {len(changes)} file(s), actions: {', '.join(actions) or '-'}")
+    was_active = {u: ctx.services.is_active(u)
+                  for u in [plan.engine_unit, NGINX, *plan.other_units]}
+    journal_begin(changes, layout)
+    done: list[str] = []
+    try:
+        _execute(plan, changes, actions, ctx, done)
+    except BaseException as exc:
+        reason = exc if isinstance(exc, ApplianceError) else ApplyError(
+            "apply", f"{type(exc).__name__}: {exc}")
+        ok = _rollback(plan, ctx, was_active, done)
+        log_line(layout, f"failed: {str(reason).splitlines()[0]}; rolled back: {ok}")
+        if isinstance(reason, ApplyError):
+            reason.rolled_back = ok
+        if not isinstance(exc, Exception):
+            raise
+        raise reason from None
+    _save_state(plan, layout)
+    journal_clear(layout)
+    log_line(layout, "done")
+    ctx.emit(Event("apply", "done", f"{len(changes)} file(s) changed"))
+    return result
+
+
+def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context,
+             done: list[str]) -> None:
+    layout = ctx.layout
+    ctx.emit(Event("write", "running", f"{len(changes)} file(s)"))
+    for c in changes:
+        target = layout.map(c.spec.path)
+        if c.spec.content is None:
+            remove(target)
+        else:
+            owner = c.spec.owner if layout.is_system and os.geteuid() == 0 else None
+            atomic_write(target, c.spec.content, c.spec.mode, owner)
+        ctx.emit(Event("write-file", "done", c.spec.path))
+    ctx.emit(Event("write", "done", f"{len(changes)} file(s)"))
+    nginx_touched = any(a.endswith(NGINX) for a in actions)
+    if nginx_touched:
+        ctx.emit(Event("nginx-test", "running"))
+        nginx_test(ctx)
+        ctx.emit(Event("nginx-test", "done"))
+    for action in actions:
+        verb, _, unit = action.partition(" ")
+        if verb == "daemon-reload":
+            ctx.services.daemon_reload()
+            continue
+        ctx.emit(Event(action, "running"))
+        try:
+            if verb == "stop":
+                ctx.services.stop(unit)
+            elif verb == "restart":
+                ctx.services.restart(unit)
+                done.append(action)
+                ctx.emit(Event("engine-ready", "running", plan.resolved.model_id))
+                took = wait_engine_ready(plan, ctx, ctx.site.ready_timeout)
+                ctx.emit(Event("engine-ready", "done", f"{took:.1f} s"))
+            elif verb == "start":
+                ctx.services.start(unit)
+            elif verb == "reload":
+                reload_nginx(ctx)
+        except ServiceError as exc:
+            raise ApplyError(action, str(exc).splitlines()[0],
+                             ctx.services.log_tail(unit, 15)) from None
+        done.append(action)
+        ctx.emit(Event(action, "done"))
+    if nginx_touched or any(a.startswith("restart") for a in actions):
+        ctx.emit(Event("verify", "running"))
+        verify_nginx(plan, ctx)
+        ctx.emit(Event("verify", "done"))
+
+
+def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[str]) -> bool:
+    ctx.emit(Event("rollback", "running"))
+    ok = True
+    try:
+        journal_restore(ctx.layout)
+    except OSError:
+        ok = False
+    services = ctx.services
+    with contextlib.suppress(ServiceError):
+        services.daemon_reload()
+    for unit, active in was_active.items():
+        try:
+            if unit == NGINX:
+                if active and services.is_active(NGINX):
+                    reload_nginx(ctx)  # and wait: old workers still serve the failed config
+                elif active:
+                    services.start(NGINX)
+                elif services.is_active(NGINX):
+                    services.stop(NGINX)
+            elif active and (any(a.endswith(unit) for a in done)
+                             or not services.is_active(unit)):
+                services.restart(unit)
+                _wait_previous_engine(unit, ctx)
+            elif not active and services.is_active(unit):
+                services.stop(unit)
+        except (ServiceError, ApplyError):
+            ok = False
+    ctx.emit(Event("rollback", "done" if ok else "failed"))
+    return ok
+
+
+def _wait_previous_engine(unit: str, ctx: Context) -> None:
+    """After a rollback restart, wait for the engine the last good state describes."""
+    state = load_state(ctx.layout)
+    listen, engine = (state.get("listen") or {}).get("engine"), state.get("engine")
+    if listen and engine in ENGINES and ENGINES[engine].unit == unit:
+        wait_ready(engine_url(listen) + ENGINES[engine].readiness_path, unit,
+                   str(state.get("model_id")), ctx, ctx.site.ready_timeout)
+
+
+def _save_state(plan: Plan, layout: Layout) -> None:
+    state = plan.state | {"applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    atomic_write(layout.map(layout.state_file), json.dumps(state, indent=2).encode(), 0o600)
+    answers = plan.resolved.answers
+    if answers.api_key not in ("keep", "rotate"):
+        answers = answers.replace(api_key="keep")
+    atomic_write(layout.map(layout.applied_answers), answers.to_yaml().encode(), 0o600)

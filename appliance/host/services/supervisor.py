@@ -1,0 +1,167 @@
+"""The sandbox supervisor: the ExecStart of the same unit files systemd would use, run as
+daemonized processes with pidfiles and logs under the root (nginx in the foreground with
+``-c``/``-p``). Pidfiles record the process start time so a reused PID is not taken for ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.errors import ServiceError
+from appliance.host.paths import Layout
+from appliance.host.services.base import NGINX, nginx_argv
+from appliance.host.site import Site
+
+
+def _proc_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in ticks) or None when gone; zombies count as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[0], int(fields[19])
+
+
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass
+class Sandbox:
+    """A tiny supervisor: daemonized processes, pidfiles and logs under the root."""
+
+    site: Site
+    layout: Layout
+
+    def _pidfile(self, unit: str) -> Path:
+        return self.layout.map(f"{self.layout.run_dir}/{unit}.pid")
+
+    def logfile(self, unit: str) -> Path:
+        return self.layout.map(f"/var/log/slm-appliance/{unit}.log")
+
+    def _unit_exec(self, unit: str) -> tuple[list[str], dict[str, str], Path]:
+        if unit == NGINX:
+            return [*nginx_argv(self.site, self.layout), "-g", "daemon off;"], {}, self.layout.root
+        path = self.layout.map(f"{self.layout.systemd_dir}/{unit}")
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ServiceError(f"{unit}: no unit file {path}") from None
+        argv: list[str] = []
+        env: dict[str, str] = {}
+        cwd = self.layout.root
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key == "ExecStart":
+                argv = shlex.split(value)
+            elif key == "EnvironmentFile":
+                env.update(_read_env(Path(value)))
+            elif key == "WorkingDirectory":
+                cwd = Path(value)
+        if not argv:
+            raise ServiceError(f"{unit}: no ExecStart in {path}")
+        return argv, env, cwd
+
+    def pid(self, unit: str) -> int | None:
+        try:
+            pid_s, start_s = self._pidfile(unit).read_text().split()
+            pid, start = int(pid_s), int(start_s)
+        except (OSError, ValueError):
+            return None
+        st = _proc_state(pid)
+        return pid if st and st[1] == start else None
+
+    def is_active(self, unit: str) -> bool:
+        return self.pid(unit) is not None
+
+    def start(self, unit: str) -> None:
+        if self.is_active(unit):
+            return
+        argv, env, cwd = self._unit_exec(unit)
+        log = self.logfile(unit)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        cwd.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            out.write(f"--- start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+            out.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    cwd=cwd, env={**os.environ, **env}, start_new_session=True)
+        _children[proc.pid] = proc
+        st = _proc_state(proc.pid)
+        pidfile = self._pidfile(unit)
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.write_text(f"{proc.pid} {st[1] if st else 0}\n")
+        time.sleep(0.15)  # catch immediate failures (bad config, port in use, missing library)
+        if proc.poll() is not None:
+            _children.pop(proc.pid, None)
+            pidfile.unlink(missing_ok=True)
+            raise ServiceError(f"{unit} exited at start (code {proc.returncode}):\n"
+                               + self.log_tail(unit, 15))
+
+    def stop(self, unit: str) -> None:
+        pid = self.pid(unit)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _proc_state(pid) and time.monotonic() < deadline:
+                self._reap(pid)
+                time.sleep(0.02)
+            if _proc_state(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self._reap(pid, block=True)
+        self._pidfile(unit).unlink(missing_ok=True)
+
+    @staticmethod
+    def _reap(pid: int, block: bool = False) -> None:
+        proc = _children.get(pid)
+        if proc is None:
+            return
+        try:
+            proc.wait(timeout=5 if block else 0.001)
+            _children.pop(pid, None)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def restart(self, unit: str) -> None:
+        self.stop(unit)
+        self.start(unit)
+
+    def reload(self, unit: str) -> None:
+        pid = self.pid(unit)
+        if unit == NGINX and pid:
+            os.kill(pid, signal.SIGHUP)
+        else:
+            self.restart(unit)
+
+    def daemon_reload(self) -> None:
+        """Unit files are read at each start."""
+
+    def log_tail(self, unit: str, lines: int = 30) -> str:
+        try:
+            text = self.logfile(unit).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        parts = shlex.split(value) if value else [""]
+        env[key.strip()] = parts[0] if parts else ""
+    return env

@@ -1,0 +1,1 @@
+"""Speed: the streaming benchmark and thread auto-tuning, both through the real stack."""

@@ -1,0 +1,1 @@
+"""Pure renderers, one per kind of file: text in, text out, no I/O."""

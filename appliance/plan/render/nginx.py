@@ -1,0 +1,215 @@
+"""nginx: TLS + API key in front of the engine, streaming unbuffered, errors as OpenAI JSON.
+
+Only ACME challenges (http) and the readiness probe (``/health``) are open without the key.
+The key lives in a separate 0600 include so the main config can be shown in a review diff.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.plan.render.model_gate import gated, http_block
+
+STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
+TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
+RETRY_AFTER_S = 5
+BODY_LIMIT_MB = 16  # nginx's client_max_body_size; LocalAI's upload limit is set to match
+
+
+@dataclass(frozen=True)
+class NginxInputs:
+    https: str
+    http: str
+    engine: str
+    readiness_path: str
+    cert: str
+    key: str
+    key_map: str
+    webroot: str
+    pid: str
+    log_dir: str
+    temp_dir: str
+    user: str
+    cert_sha256: str = ""
+    """Written into the config so a renewed certificate changes it and triggers a reload."""
+    served_model: str = ""
+    js_module: str | None = None
+    """With njs loaded, a request naming another model than served_model gets a 400."""
+    gate_js: str = ""
+
+
+def _error(message: str, typ: str, code: int | str) -> str:
+    body = json.dumps({"error": {"message": message, "type": typ, "code": code}})
+    return "'" + body.replace("\\", "\\\\").replace("'", "\\'") + "\\n'"
+
+
+def _listen(value: str) -> str:
+    return join_hostport(*split_hostport(value))
+
+
+UNAUTHORIZED = _error("Missing or invalid API key: send the header 'Authorization: Bearer <key>'.",
+                      "invalid_request_error", "invalid_api_key")
+KEY_CHECK = f"""if ($slm_key_ok = 0) {{
+                add_header WWW-Authenticate 'Bearer realm="slm-appliance"' always;
+                return 401 {UNAUTHORIZED};
+            }}"""
+
+
+def render_key_map(api_key: str) -> str:
+    """Case-sensitive regex (plain map strings match case-insensitively)."""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
+        raise ValueError("API key has characters that cannot be matched safely")
+    escaped = re.escape(api_key)
+    return ("# Managed by slm-appliance. Secret: keep 0600.\n"
+            "map $http_authorization $slm_key_ok {\n"
+            "    default 0;\n"
+            f'    "~^Bearer {escaped}$" 1;\n'
+            "}\n")
+
+
+def render_nginx_conf(i: NginxInputs) -> str:
+    _, https_port = split_hostport(i.https)
+    port_suffix = "" if https_port == 443 else f":{https_port}"
+    streams = "|".join(re.escape(r) for r in STREAM_ROUTES)
+    down = _error("The model server is starting or restarting; retry in a few seconds.",
+                  "unavailable_error", 503)
+    timeout = _error("The model server did not answer in time.", "timeout_error", 504)
+    too_big = _error("The request body is too large.", "invalid_request_error", 413)
+    not_found = _error("Unknown route: the API is under /v1/ (e.g. /v1/chat/completions).",
+                       "invalid_request_error", 404)
+    proxy = "proxy_pass http://slm_engine;"
+    stream = f"""{proxy}
+            proxy_buffering off;
+            proxy_cache off;
+            gzip off;"""
+    stream_named = api_named = load = js = ""
+    api = proxy
+    if i.js_module and i.served_model:
+        limit = f"{BODY_LIMIT_MB}m"
+        stream, stream_named = gated(i.served_model, "@slm_stream", stream, limit)
+        api, api_named = gated(i.served_model, "@slm_api", proxy, limit)
+        load, js = f"load_module {i.js_module};\n", http_block(i.gate_js)
+    return f"""{load}# Managed by slm-appliance: the next apply overwrites changes made here.
+# serving certificate sha256 {i.cert_sha256 or "-"}
+user {i.user};
+worker_processes auto;
+pid {i.pid};
+error_log {i.log_dir}/error.log warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    access_log {i.log_dir}/access.log;
+    client_body_temp_path {i.temp_dir}/body;
+    proxy_temp_path {i.temp_dir}/proxy;
+    fastcgi_temp_path {i.temp_dir}/fastcgi;
+    uwsgi_temp_path {i.temp_dir}/uwsgi;
+    scgi_temp_path {i.temp_dir}/scgi;
+
+    types {{
+        text/plain txt;
+        application/json json;
+    }}
+    default_type application/json;
+    charset utf-8;
+    server_tokens off;
+    keepalive_timeout 65s;
+    client_max_body_size {BODY_LIMIT_MB}m;
+
+    include {i.key_map};
+{js}
+    map $status $slm_retry_after {{
+        503 {RETRY_AFTER_S};
+        default "";
+    }}
+
+    upstream slm_engine {{
+        server {_listen(i.engine)};
+        keepalive 8;
+    }}
+
+    server {{
+        listen {_listen(i.http)};
+        server_name _;
+
+        location ^~ /.well-known/acme-challenge/ {{
+            root {i.webroot};
+            default_type text/plain;
+            try_files $uri =404;
+        }}
+
+        location / {{
+            return 301 https://$host{port_suffix}$request_uri;
+        }}
+    }}
+
+    server {{
+        listen {_listen(i.https)} ssl;
+        server_name _;
+
+        ssl_certificate {i.cert};
+        ssl_certificate_key {i.key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:slm_tls:10m;
+        ssl_session_timeout 1d;
+
+        proxy_http_version 1.1;
+        # Set here only: a proxy_set_header in a location would drop these (nginx inheritance).
+        proxy_set_header Connection "";
+        proxy_set_header Authorization "";   # the client's key never reaches the engine
+        proxy_connect_timeout 5s;
+        proxy_read_timeout {TIMEOUT_S}s;
+        proxy_send_timeout {TIMEOUT_S}s;
+        add_header Retry-After $slm_retry_after always;
+
+        error_page 502 = @engine_down;
+        error_page 504 = @engine_timeout;
+        error_page 413 = @too_large;
+
+        location @engine_down {{
+            add_header Retry-After {RETRY_AFTER_S} always;
+            return 503 {down};
+        }}
+
+        location @engine_timeout {{
+            return 504 {timeout};
+        }}
+
+        location @too_large {{
+            return 413 {too_big};
+        }}
+
+        # Readiness probe, open without the key: 200 when the model is loaded, else 503.
+        location = /health {{
+            proxy_pass http://slm_engine{i.readiness_path};
+        }}
+
+        # Token streams: no buffering, no cache, no compression, so each event leaves at once.
+        location ~ ^/v1/({streams})$ {{
+            {KEY_CHECK}
+            {stream}
+        }}
+
+        {stream_named}location /v1/ {{
+            {KEY_CHECK}
+            {api}
+        }}
+
+        {api_named}location = /metrics {{
+            {KEY_CHECK}
+            {proxy}
+        }}
+
+        location / {{
+            {KEY_CHECK}
+            return 404 {not_found};
+        }}
+    }}
+}}
+"""

@@ -1,1 +1,0 @@
-"""Pure renderers: (resolved answers, layout, site, secrets) -> file contents."""

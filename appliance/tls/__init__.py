@@ -1,0 +1,3 @@
+"""Certificates:
+self-signed (default), Let's Encrypt via HTTP-01 webroot, renewal policy and storage.
+"""

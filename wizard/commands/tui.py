@@ -1,0 +1,37 @@
+"""The Textual wizard (``wizard`` with no command, ``--first-boot`` from the login banner)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from appliance.apply.runtime import Context, Event
+from appliance.host import facts as facts_mod
+from appliance.host.paths import Layout
+from appliance.host.services import manager_for
+from appliance.host.site import Site
+
+from .common import EXIT_OK
+from .services import cmd_status
+
+
+def cmd_tui(args: argparse.Namespace, layout: Layout, site: Site) -> int:
+    """The Textual wizard; without a terminal, the status instead."""
+    from appliance.plan.state import DONE_MARKER
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if args.first_boot and (not interactive or layout.map(DONE_MARKER).exists()):
+        return EXIT_OK
+    if not interactive:
+        return cmd_status(argparse.Namespace(json=False), layout, site)
+    from appliance.session import Session
+
+    from ..app import WizardApp
+
+    def context(emit: Callable[[Event], None]) -> Context:
+        return Context(layout=layout, site=site, facts=facts, services=manager_for(site, layout),
+                       emit=emit)
+
+    facts = facts_mod.detect()
+    return WizardApp(Session(layout, site, facts, context)).run() or EXIT_OK
