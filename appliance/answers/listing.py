@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from appliance.answers.schema import ENGINES, TLS_MODES
 from appliance.answers.catalog import load_catalog
 from appliance.answers.context import PARAMS, RULE
+from appliance.answers.schema import ENGINES, TLS_MODES
 from appliance.errors import SetupError
 from appliance.host.paths import Layout
 from appliance.host.site import Site

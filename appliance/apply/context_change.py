@@ -22,12 +22,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from appliance.answers.catalog import CatalogModel, load_catalog
+from appliance.answers.context import PREFIX, answers_from_env
 from appliance.answers.schema import Answers
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult
-from appliance.answers.catalog import CatalogModel, load_catalog
-from appliance.answers.context import PREFIX, answers_from_env
 from appliance.host.download import DownloadError, Progress, fetch_model
 from appliance.host.files import atomic_write
 from appliance.host.paths import Layout

@@ -19,13 +19,13 @@ import yaml
 from appliance.answers import listing
 from appliance.answers.catalog import load_catalog
 from appliance.answers.context import PARAMS
+from appliance.host.facts import detect
 from appliance.host.paths import Layout
 from appliance.host.sandbox import free_port_base
 from appliance.host.services import Sandbox
 from appliance.host.site import load_site
-from tests.conftest import GEMMA, SMOLLM, tree_hashes, wizard
-from appliance.host.facts import detect
 from tests.acme_server import start_pebble
+from tests.conftest import GEMMA, SMOLLM, tree_hashes, wizard
 from tests.http_stub import serve_http
 from tests.lifecycle import onegate
 from tests.lifecycle.framework import Framework, one_apps_dir
@@ -98,8 +98,8 @@ def vm(tmp_path: Path) -> Iterator[VM]:
 def test_service_help_lists_every_parameter(vm: VM) -> None:
     p = vm.run("help")
     assert p.returncode == 0
-    for env in PARAMS:
-        assert f" {env}" in p.stdout
+    for env, param in PARAMS.items():  # '*' marks what the instantiate dialog offers
+        assert f"{'*' if param.offer else ' '} {env:<25} - {param.description}" in p.stdout
 
 
 def test_boots_reboot_and_context_change(vm: VM) -> None:
@@ -117,6 +117,12 @@ def test_boots_reboot_and_context_change(vm: VM) -> None:
                 "etc/systemd/system/llama-server.service"):
         assert (vm.root / rel).stat().st_mode & 0o777 == 0o644, rel
     assert (vm.root / "etc/slm-appliance/api_key").stat().st_mode & 0o777 == 0o600
+
+    report = (vm.root / "etc/one-appliance/config").read_text()  # agrees with the one list
+    section = report.split("[Context]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert section[0].startswith("rule = Context is a change")
+    assert [line.split(" = ")[0] for line in section[1:]] == list(PARAMS)
+    assert "ONEAPP_SLM_API_KEY = (secret: see api_key_file)" in section
 
     vm.boot()  # one-context runs the stages again (context unchanged, services live)
     assert vm.hashes() == first and vm.pids() == pids

@@ -13,7 +13,12 @@ from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.engines import LlamaServer, LocalAI
 from appliance.plan.gguf import GGUFInfo
-from appliance.plan.render.nginx import BODY_LIMIT_MB, NginxInputs, render_key_map, render_nginx_conf
+from appliance.plan.render.nginx import (
+    BODY_LIMIT_MB,
+    NginxInputs,
+    render_key_map,
+    render_nginx_conf,
+)
 from appliance.plan.resolve import Resolved
 
 GOLDEN = Path(__file__).parent.parent / "golden"

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 from appliance.answers.context import RULE
-from appliance.apply.context_change import apply_context
 from appliance.apply.changes import describe, diff
+from appliance.apply.context_change import apply_context
 from appliance.apply.run import apply_answers, make_plan
 from appliance.host import facts as facts_mod
 from appliance.host.paths import Layout
