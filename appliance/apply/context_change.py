@@ -28,7 +28,8 @@ from appliance.answers.schema import Answers
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult
-from appliance.host.download import DownloadError, Progress, fetch_model
+from appliance.errors import DownloadError
+from appliance.host.download import Progress, fetch_model
 from appliance.host.files import atomic_write
 from appliance.host.paths import Layout
 from appliance.plan.state import load_state

@@ -15,17 +15,13 @@ from pathlib import Path
 import httpx
 
 from appliance.answers.catalog import CatalogModel
-from appliance.errors import ApplianceError
+from appliance.errors import DownloadError
 
 from .paths import Layout
 from .site import Site
 
 CHUNK = 1 << 20
 HEADROOM = 256 << 20  # keep some disk free for logs and the OS
-
-
-class DownloadError(ApplianceError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from appliance.answers.catalog import load_catalog
 from appliance.answers.context import PARAMS
 from appliance.host.facts import detect
 from appliance.host.paths import Layout
-from appliance.host.sandbox import free_port_base
 from appliance.host.services import Sandbox
 from appliance.host.site import load_site
 from tests.acme_server import start_pebble
@@ -29,6 +28,7 @@ from tests.conftest import GEMMA, SMOLLM, tree_hashes, wizard
 from tests.http_stub import serve_http
 from tests.lifecycle import onegate
 from tests.lifecycle.framework import Framework, one_apps_dir
+from tests.ports import SANDBOX, Block, reserve
 
 pytestmark = pytest.mark.stack
 ONE_APPS = one_apps_dir()
@@ -37,6 +37,13 @@ STATUS_FILES = ("etc/one-appliance/status", "etc/motd", "var/log/one-appliance/"
 
 
 class VM(Framework):
+    ports: Block | None = None
+
+    def shutdown(self) -> None:
+        wizard("--root", str(self.root), "stop")
+        if self.ports:
+            self.ports.release()
+
     def boot(self, **context: str) -> None:
         """What one-context runs at boot: net-90 (configure && bootstrap)."""
         p = self.hook("net-90-service-appliance", context)
@@ -76,11 +83,13 @@ def make_vm(tmp_path: Path) -> VM:
     bin_dir = tmp_path / "bin"
     onegate.client_on_path(bin_dir, ONE_APPS)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ONEAPP_", "ONEGATE"))}
+    ports = reserve(SANDBOX)
     env.update({"PATH": f"{bin_dir}:{env['PATH']}", "SLM_ROOT": str(root),
-                "SLM_PORT_BASE": str(free_port_base()), "SLM_PYTHON": sys.executable,
+                "SLM_PORT_BASE": str(ports.base), "SLM_PYTHON": sys.executable,
                 "SLM_WIZARD": str(Path(sys.executable).with_name("wizard")),
                 "SLM_READY_TIMEOUT": "120", "SLM_ONEGATE_DELAY": "0"})
     machine = VM(root, env)
+    machine.ports = ports
     machine.install(ONE_APPS)
     p = machine.run("install")
     assert p.returncode == 0, p.stdout + p.stderr
@@ -92,7 +101,7 @@ def make_vm(tmp_path: Path) -> VM:
 def vm(tmp_path: Path) -> Iterator[VM]:
     machine = make_vm(tmp_path)
     yield machine
-    wizard("--root", str(machine.root), "stop")
+    machine.shutdown()
 
 
 def test_service_help_lists_every_parameter(vm: VM) -> None:
@@ -260,7 +269,7 @@ def test_every_option_the_listing_offers_reaches_ready(tmp_path: Path) -> None:
                 assert vm.hook("net-99-report-ready", ready).returncode == 0
                 assert gate.vm["READY"] == "YES" and gate.vm["ONEAPP_SLM_MODEL"] == model
             finally:
-                wizard("--root", str(vm.root), "stop")
+                vm.shutdown()
 
 
 def test_a_model_the_image_lacks_never_leaves_nothing_serving(vm: VM, tmp_path: Path) -> None:

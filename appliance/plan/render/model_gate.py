@@ -12,11 +12,6 @@ no ``model``, or a body that is not JSON, pass through unchanged (the engine ans
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from appliance.host.site import Site
 
 GATE_JS_FILE = "/etc/nginx/slm-model-gate.js"
 
@@ -58,13 +53,7 @@ def gated(served_model: str, name: str, proxy: str, body_limit: str) -> tuple[st
     return entry, named
 
 
-def http_block(js_file: str) -> str:
-    """The http-level lines that load the gate's script."""
-    directory, _, name = js_file.rpartition("/")
-    return f"    js_path {directory};\n    js_import slm_gate from {name};\n"
+def gate_import(js_file: str) -> str:
+    """The http-level line that loads the gate's script."""
+    return f"js_import slm_gate from {js_file};"
 
-
-def gate_module(site: Site) -> str | None:
-    """The njs module to load, if this machine has it (Debian: libnginx-mod-http-js, which the
-    image installs); without it nginx serves ungated rather than not at all."""
-    return site.nginx_js_module if Path(site.nginx_js_module).is_file() else None

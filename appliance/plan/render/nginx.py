@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
-from appliance.plan.render.model_gate import gated, http_block
+from appliance.plan.render import MANAGED, MANAGED_BY
+from appliance.plan.render.keys import LOG_FORMAT
+from appliance.plan.render.model_gate import gated
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
@@ -33,12 +35,20 @@ class NginxInputs:
     log_dir: str
     temp_dir: str
     user: str
+    key_policy: str = ""
+    """Named keys, http level (validity, the usage log format, limit zones): plan/render/keys."""
+    key_limits: str = ""
+    """Named keys, https server level (limit_req/limit_conn, the JSON 429)."""
+    js_module: str | None = None
+    """njs, loaded once for every script (named keys' token counter)."""
+    token_filter: str = ""
+    """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
     served_model: str = ""
-    js_module: str | None = None
-    """With njs loaded, a request naming another model than served_model gets a 400."""
-    gate_js: str = ""
+    gate_import: str = ""
+    """With njs: the served-model gate's js_import; a request naming another model gets a 400
+    (plan/render/model_gate.py)."""
 
 
 def _error(message: str, typ: str, code: int | str) -> str:
@@ -63,7 +73,7 @@ def render_key_map(api_key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
         raise ValueError("API key has characters that cannot be matched safely")
     escaped = re.escape(api_key)
-    return ("# Managed by slm-appliance. Secret: keep 0600.\n"
+    return (f"{MANAGED_BY}. Secret: keep 0600.\n"
             "map $http_authorization $slm_key_ok {\n"
             "    default 0;\n"
             f'    "~^Bearer {escaped}$" 1;\n'
@@ -81,18 +91,23 @@ def render_nginx_conf(i: NginxInputs) -> str:
     not_found = _error("Unknown route: the API is under /v1/ (e.g. /v1/chat/completions).",
                        "invalid_request_error", 404)
     proxy = "proxy_pass http://slm_engine;"
+    # Named keys (plan/render/keys.py): the log format is defined before access_log uses it.
+    keys_http = f"include {i.key_map};" + (f"\n    include {i.key_policy};" if i.key_policy
+                                             else "")
+    log_format = f" {LOG_FORMAT}" if i.key_policy else ""
+    keys_server = f"include {i.key_limits};" if i.key_limits else ""
+    load = f"load_module {i.js_module};\n" if i.js_module else ""
     stream = f"""{proxy}
             proxy_buffering off;
             proxy_cache off;
-            gzip off;"""
-    stream_named = api_named = load = js = ""
-    api = proxy
-    if i.js_module and i.served_model:
-        limit = f"{BODY_LIMIT_MB}m"
-        stream, stream_named = gated(i.served_model, "@slm_stream", stream, limit)
-        api, api_named = gated(i.served_model, "@slm_api", proxy, limit)
-        load, js = f"load_module {i.js_module};\n", http_block(i.gate_js)
-    return f"""{load}# Managed by slm-appliance: the next apply overwrites changes made here.
+            gzip off;
+            {i.token_filter}"""
+    api, stream_named, api_named = proxy, "", ""
+    if i.js_module and i.gate_import and i.served_model:
+        keys_http += f"\n    {i.gate_import}"
+        stream, stream_named = gated(i.served_model, "@slm_stream", stream, f"{BODY_LIMIT_MB}m")
+        api, api_named = gated(i.served_model, "@slm_api", proxy, f"{BODY_LIMIT_MB}m")
+    return f"""{load}{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
@@ -104,7 +119,8 @@ events {{
 }}
 
 http {{
-    access_log {i.log_dir}/access.log;
+    {keys_http}
+    access_log {i.log_dir}/access.log{log_format};
     client_body_temp_path {i.temp_dir}/body;
     proxy_temp_path {i.temp_dir}/proxy;
     fastcgi_temp_path {i.temp_dir}/fastcgi;
@@ -121,8 +137,6 @@ http {{
     keepalive_timeout 65s;
     client_max_body_size {BODY_LIMIT_MB}m;
 
-    include {i.key_map};
-{js}
     map $status $slm_retry_after {{
         503 {RETRY_AFTER_S};
         default "";
@@ -171,6 +185,7 @@ http {{
         error_page 502 = @engine_down;
         error_page 504 = @engine_timeout;
         error_page 413 = @too_large;
+        {keys_server}
 
         location @engine_down {{
             add_header Retry-After {RETRY_AFTER_S} always;
