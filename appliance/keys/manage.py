@@ -72,8 +72,9 @@ def listing(layout: Layout) -> list[dict[str, Any]]:
         created = dt.datetime.fromtimestamp(key_file.stat().st_mtime, dt.UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
     rows: list[dict[str, Any]] = [{"name": ks.DEFAULT, "created": created, "expires": None,
-                                   "rpm": None, "concurrent": None}]
-    rows += [k.public() for k in store.keys]
+                                   "rpm": None, "concurrent": None, "expired": False}]
+    today = dt.date.today()  # nginx compares with local time, as here
+    rows += [k.public() | {"expired": k.expired(today)} for k in store.keys]
     for row in rows:
         u = used.get(row["name"])
         row["requests"] = u.requests if u else 0

@@ -5,6 +5,7 @@ never restarts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -203,6 +204,28 @@ def test_usage_counts_match_the_requests_sent(keys: Keys) -> None:
     listing = json.loads(keys.cli("key", "list", "--json").stdout)
     assert [r["name"] for r in listing][:1] == ["default"]
     assert {r["name"]: r["requests"] for r in listing}["bob"] == keys.sent["bob"]
+
+
+def test_an_expired_key_is_refused_like_a_revoked_one(keys: Keys) -> None:
+    """nginx compares the expiry with its own clock: no apply is needed on the day. The CLI
+    refuses past dates, so the store is edited by hand here, then any apply renders it."""
+    path = keys.stack.root / "etc/slm-appliance/keys.json"
+    store = json.loads(path.read_text())
+    secret = "x" * 43
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    store["keys"].append({"name": "old", "secret": secret, "created": "2026-01-01T00:00:00Z",
+                          "expires": today, "rpm": None, "concurrent": None})
+    path.write_text(json.dumps(store))
+    keys.stack.baseline()
+    keys.secrets["old"] = secret
+    with keys.stack.client() as c:
+        r = c.get("/v1/models", headers=keys.auth("old"))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert keys.get("bob").status_code == 200
+    used = json.loads(keys.cli("usage", "--json").stdout)["keys"]
+    assert used["old"]["errors"] == used["old"]["requests"] == 1  # logged under its name
+    listing = {r["name"]: r for r in json.loads(keys.cli("key", "list", "--json").stdout)}
+    assert listing["old"]["expires"] == today and listing["old"]["expired"]
 
 
 def test_no_secret_in_logs_processes_listings_or_report(keys: Keys) -> None:
