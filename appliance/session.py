@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.answers.catalog import load_catalog
+from appliance.answers.catalog import fetch_model, load_catalog
 from appliance.answers.schema import Answers
 from appliance.answers.stored import Repaired, repaired_answers
 from appliance.apply.changes import actions_for, describe, diff
@@ -186,8 +186,6 @@ class Session:
 
     def download(self, model_id: str, on_progress: Callable[[Any], None]) -> Path:
         """A catalog model into the models folder (resumable, verified)."""
-        from appliance.host.download import fetch_model
-
         return fetch_model(self.layout, self.site, load_catalog()[model_id], on_progress)
 
     def download_url(self, url: str, sha256: str, on_progress: Callable[[Any], None],

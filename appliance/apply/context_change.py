@@ -22,14 +22,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from appliance.answers.catalog import CatalogModel, load_catalog
+from appliance.answers.catalog import CatalogModel, fetch_model, load_catalog
 from appliance.answers.context import PREFIX, answers_from_env
 from appliance.answers.schema import Answers
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult
 from appliance.errors import DownloadError
-from appliance.host.download import Progress, fetch_model
+from appliance.host.download import Progress
 from appliance.host.files import atomic_write
 from appliance.host.paths import Layout
 from appliance.plan.state import load_state

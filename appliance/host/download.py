@@ -14,11 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from appliance.answers.catalog import CatalogModel
 from appliance.errors import DownloadError
 
 from .paths import Layout
-from .site import Site
 
 CHUNK = 1 << 20
 HEADROOM = 256 << 20  # keep some disk free for logs and the OS
@@ -112,9 +110,3 @@ def fetch_gguf(layout: Layout, url: str, sha256: str,
         download(client, url, layout.map(path), sha256, size, on_progress)
     return Path(path)
 
-
-def fetch_model(layout: Layout, site: Site, entry: CatalogModel,
-                on_progress: Callable[[Progress], None] | None = None) -> Path:
-    """A catalog model into the models folder, from the site's mirror when it has one."""
-    url = f"{site.model_mirror.rstrip('/')}/{entry.file}" if site.model_mirror else entry.url
-    return fetch_gguf(layout, url, entry.sha256, on_progress, entry.file, entry.size)
