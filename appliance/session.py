@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.answers.catalog import load_catalog
-from appliance.answers.schema import Answers, load_yaml, parse
+from appliance.answers.catalog import fetch_model, load_catalog
+from appliance.answers.schema import Answers
+from appliance.answers.stored import Repaired, repaired_answers
 from appliance.apply.changes import actions_for, describe, diff
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
@@ -21,7 +22,7 @@ from appliance.apply.transaction import ApplyResult
 from appliance.host.facts import Facts
 from appliance.host.paths import Layout
 from appliance.host.site import Site
-from appliance.plan.state import DONE_MARKER, load_state
+from appliance.plan.state import DONE_MARKER
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,13 @@ class Session:
         return status(self.layout, manager_for(self.site, self.layout))
 
     def answers(self) -> Answers:
-        """What runs now (the last applied answers), else the defaults."""
-        base = parse(self.site.defaults, "site") if self.site.defaults else Answers()
-        last = self.layout.map(self.layout.applied_answers)
-        if last.exists():
-            return parse(load_yaml(last.read_text(), str(last)), str(last), base)
-        return base
+        """Where the wizard starts: what runs now (the last applied answers over the site
+        defaults), with any invalid stored value replaced by its default."""
+        return self.start().answers
+
+    def start(self) -> Repaired:
+        """The starting answers and the stored values that had to be replaced (to show)."""
+        return repaired_answers(self.layout, self.site)
 
     def cpu(self) -> CpuInfo:
         f = self.facts
@@ -136,21 +138,34 @@ class Session:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
 
+    # -- named keys (appliance/keys): each change is an apply (nginx reload only) --------------
+    def keys(self) -> list[dict[str, Any]]:
+        """Every key with limits and use, ``default`` first; never a secret."""
+        from appliance.keys.manage import listing
+
+        return listing(self.layout)
+
+    def add_key(self, name: str, rpm: int | None = None, concurrent: int | None = None,
+                expires: str | None = None) -> str:
+        """Add a named key; returns its secret, for the caller to show once."""
+        from appliance.keys import manage
+
+        r = manage.add(self.answers(), self._context(lambda e: None), name, rpm=rpm,
+                       concurrent=concurrent, expires=expires)
+        return r.secret or ""
+
+    def revoke_key(self, name: str) -> None:
+        from appliance.keys import manage
+
+        manage.revoke(self.answers(), self._context(lambda e: None), name)
+
     # -- measuring ---------------------------------------------------------------------------
     def benchmark(self, on_sample: Callable[[int, Any], None], repetitions: int = 3,
                   tokens: int = 64) -> Any:
-        import httpx
+        """The same measurement as ``wizard bench``: through nginx, what clients get."""
+        from appliance.perf.bench import bench_local
 
-        from appliance.apply.probes import engine_url
-        from appliance.perf.bench import benchmark
-
-        state = load_state(self.layout)
-        answers = self.answers()
-        with httpx.Client(timeout=300) as client:
-            return benchmark(client, engine_url(answers.listen.engine) + "/v1",
-                             str(state.get("model_id")), max_tokens=tokens,
-                             repetitions=repetitions, threads=state.get("threads"),
-                             on_sample=on_sample)
+        return bench_local(self.layout, on_sample, repetitions=repetitions, tokens=tokens)
 
     def autotune(self, answers: Answers, on_result: Callable[[int, float], None]) -> Any:
         from appliance.perf.tuning import autotune
@@ -171,29 +186,14 @@ class Session:
 
     def download(self, model_id: str, on_progress: Callable[[Any], None]) -> Path:
         """A catalog model into the models folder (resumable, verified)."""
-        m = load_catalog()[model_id]
-        return self.download_url(m.url, m.sha256, on_progress, m.file, m.size)
+        return fetch_model(self.layout, self.site, load_catalog()[model_id], on_progress)
 
     def download_url(self, url: str, sha256: str, on_progress: Callable[[Any], None],
                      name: str | None = None, size: int | None = None) -> Path:
         """Any GGUF by URL and sha256; returns the appliance path to put in model.path."""
-        import re
+        from appliance.host.download import fetch_gguf
 
-        import httpx
-
-        from appliance.host.download import DownloadError, download
-
-        if not url.startswith(("https://", "http://")):
-            raise DownloadError(f"{url}: only http(s) URLs can be downloaded here")
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-            raise DownloadError("give the file's sha256 (64 hexadecimal characters)")
-        name = name or url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.gguf", name):
-            raise DownloadError(f"{name!r} is not a .gguf file name")
-        path = f"{self.layout.models_dir}/{name}"
-        with httpx.Client(timeout=60) as client:
-            download(client, url, self.layout.map(path), sha256, size, on_progress)
-        return Path(path)
+        return fetch_gguf(self.layout, url, sha256, on_progress, name, size)
 
 
 def client_snippets(endpoint: str, model: str, key_file: str, ca_file: str | None) -> dict[str,

@@ -39,8 +39,12 @@ python3 -m pip wheel -q --disable-pip-version-check -w "$dist/wheels" ..
 if [ "${WITH_LOCALAI:-no}" = yes ]; then
     begin "fetch LocalAI"
     ln -f "$(scripts/fetch.sh localai-binary build/downloads)" "$dist/local-ai"
-    ln -f "$(scripts/fetch.sh localai-llama-cpp-backend build/downloads)" \
-        "$dist/localai-llama-cpp-backend.tar"
+    # The llama-cpp backend is an OCI image, pinned by digest: pulled blob by blob, each checked.
+    read -r ref digest < <(awk '$1 == "localai-llama-cpp-backend" { print $2, $3 }' downloads.lock)
+    [ "$digest" != "-" ] || { echo "pin localai-llama-cpp-backend's digest in downloads.lock" >&2; exit 2; }
+    "${SLM_PYTHON:-../.venv/bin/python}" -m appliance.host.oci pull "$ref@sha256:$digest" \
+        "$dist/localai-llama-cpp-backend"
+    echo "sha256:$digest" > "$dist/localai-llama-cpp-backend.digest"
 fi
 
 begin "context CD for the build VM"

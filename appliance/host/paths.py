@@ -46,6 +46,7 @@ class Layout:
     nginx_key_map = "/etc/nginx/slm-api-key.conf"
     nginx_key_policy = "/etc/nginx/slm-keys.conf"
     nginx_key_limits = "/etc/nginx/slm-key-limits.conf"
+    nginx_usage_js = "/etc/nginx/slm-usage.js"
     systemd_dir = "/etc/systemd/system"
     report_file = "/etc/one-appliance/config"
     banner_file = "/etc/profile.d/slm-appliance.sh"
@@ -53,6 +54,7 @@ class Layout:
     # -- state ------------------------------------------------------------------------
     state_file = f"{LIB}/state.json"
     applied_answers = f"{LIB}/answers.applied.yaml"
+    context_record = f"{LIB}/context.applied.json"  # sha256 of each ONEAPP_* value applied
     lock_file = f"{LIB}/apply.lock"
     journal_dir = f"{LIB}/journal"
     apply_log = f"{LOG}/apply.log"

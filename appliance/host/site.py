@@ -21,6 +21,8 @@ class Site:
     llama_server_bin: str = "/usr/local/bin/llama-server"
     localai_bin: str = "/usr/local/bin/local-ai"
     nginx_bin: str = "/usr/sbin/nginx"
+    nginx_js_module: str = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+    """njs (Debian libnginx-mod-http-js); without it nginx serves, minus what njs adds."""
     wizard_bin: str = "/opt/slm-appliance/venv/bin/wizard"
     engine_user: str | None = "slm"
     nginx_user: str = "www-data"
@@ -30,6 +32,9 @@ class Site:
     """Answers every apply starts from (a sandbox binds loopback high ports)."""
     hosts: dict[str, str] | None = None
     """Static name -> address, consulted before DNS (a sandbox's /etc/hosts for ACME tests)."""
+    model_mirror: str | None = None
+    """Base URL that serves catalog GGUF files by name, used instead of their catalog URLs
+    (an air-gapped site's mirror; tests)."""
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(asdict(self), sort_keys=False)

@@ -8,15 +8,25 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from appliance.answers.context import RULE, context_view
 from appliance.answers.hostport import split_hostport
 from appliance.host.facts import Facts
 from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINES, LocalAI
-from appliance.plan.render.keys import render_key_limits, render_key_names, render_key_policy
+from appliance.plan.render import MANAGED_BY
+from appliance.plan.render.keys import (
+    TOKENS_FILTER,
+    USAGE_JS,
+    render_key_limits,
+    render_key_names,
+    render_key_policy,
+)
+from appliance.plan.render.model_gate import GATE_JS, GATE_JS_FILE, gate_import
 from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
@@ -64,6 +74,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     a = r.answers
     engine = ENGINES[a.engine]
     m = layout.map
+    js = site.nginx_js_module if Path(site.nginx_js_module).is_file() else None
     nginx = NginxInputs(
         https=a.listen.https, http=a.listen.http, engine=a.listen.engine,
         readiness_path=engine.readiness_path,
@@ -71,8 +82,10 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         cert_sha256=tls.fingerprint(sec.served.leaf_pem),
         key_map=str(m(layout.nginx_key_map)), key_policy=str(m(layout.nginx_key_policy)),
         key_limits=str(m(layout.nginx_key_limits)), webroot=str(m(layout.webroot)),
+        js_module=js, token_filter=TOKENS_FILTER if js else "",
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
-        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
+        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
+        served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "")
     ep = endpoint(r, facts)
     served = sec.served
     not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -86,15 +99,18 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings),
         acme_last_error=acme.get("last_error"), acme_next_attempt=acme.get("next_attempt"),
         acme_last_renewal=(acme.get("last_renewal") or {}).get("at"),
-        named_keys=tuple(sec.keys.names()))
+        named_keys=tuple(sec.keys.names()), context=tuple(context_view(a)),
+        context_rule=RULE)
     nginx_files = frozenset({"nginx"})
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
-        *_key_files(layout, sec, nginx_files),
+        *_key_files(layout, sec, nginx_files, bool(js)),
         FileSpec(layout.selfsigned_key, sec.cert.key_pem, 0o600, secret=True,
                  affects=nginx_files),
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
         FileSpec(layout.nginx_conf, render_nginx_conf(nginx).encode(), 0o644,
+                 affects=nginx_files),
+        FileSpec(GATE_JS_FILE, GATE_JS.encode() if nginx.js_module else None, 0o644,
                  affects=nginx_files),
         *engine.files(r, layout, site),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),
@@ -133,13 +149,18 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                 timers=[RENEW_TIMER] if site.service_manager == "systemd" else [])
 
 
-def _key_files(layout: Layout, sec: Secrets, nginx: frozenset[str]) -> list[FileSpec]:
-    """The named-key store and nginx's three include files (only the map holds secrets)."""
+def _key_files(layout: Layout, sec: Secrets, nginx: frozenset[str],
+               tokens: bool) -> list[FileSpec]:
+    """The named-key store and nginx's include files (only the map holds secrets); with njs,
+    the script that copies the engine's token counts into the access log."""
+    js = str(layout.map(layout.nginx_usage_js)) if tokens else None
     return [
         FileSpec(layout.keys_file, sec.keys.to_json(), 0o600, secret=True),
         FileSpec(layout.nginx_key_map, render_key_names(sec.api_key, sec.keys).encode(), 0o600,
                  secret=True, affects=nginx),
-        FileSpec(layout.nginx_key_policy, render_key_policy(sec.keys).encode(), 0o644,
+        FileSpec(layout.nginx_key_policy, render_key_policy(sec.keys, js).encode(), 0o644,
+                 affects=nginx),
+        FileSpec(layout.nginx_usage_js, USAGE_JS.encode() if tokens else None, 0o644,
                  affects=nginx),
         FileSpec(layout.nginx_key_limits, render_key_limits(sec.keys).encode(), 0o644,
                  affects=nginx),
@@ -159,7 +180,7 @@ def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[
         if path in keep and engine == "localai":
             continue
         try:
-            managed = p.read_text(errors="replace").startswith("# Managed by slm-appliance")
+            managed = p.read_text(errors="replace").startswith(MANAGED_BY)
         except OSError:
             managed = False
         if managed:

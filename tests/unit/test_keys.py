@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from appliance.answers.schema import defaults
 from appliance.errors import AnswersError
 from appliance.host.paths import Layout
 from appliance.keys import store as ks
 from appliance.keys.usage import NO_KEY, summarize
 from appliance.plan.render.keys import (
+    TOKENS_FILTER,
+    USAGE_JS,
     date_before_regex,
     render_key_limits,
     render_key_names,
@@ -135,9 +138,11 @@ def test_policy_has_no_secret_and_zones_per_limit_value() -> None:
     assert "Retry-After $slm_limit_retry" in limits and "error_page 429" in limits
 
 
-def _line(key: str, status: int, when: str = "2026-12-01T10:00:00+00:00") -> str:
+def _line(key: str, status: int, when: str = "2026-12-01T10:00:00+00:00",
+          tokens: tuple[str, str] = ("", "")) -> str:
     return json.dumps({"time": when, "key": key, "status": str(status), "duration": "0.500",
-                       "bytes_sent": "100", "upstream_time": "0.4"})
+                       "bytes_sent": "100", "upstream_time": "0.4", "tokens_in": tokens[0],
+                       "tokens_out": tokens[1]})
 
 
 def test_usage_sums_per_key_and_honours_since() -> None:
@@ -149,6 +154,20 @@ def test_usage_sums_per_key_and_honours_since() -> None:
     assert u.keys[NO_KEY].requests == 1 and u.skipped_lines == 1
     later = summarize(lines, dt.datetime(2026, 11, 15, tzinfo=dt.UTC))
     assert "ide" not in later.keys and later.keys["ci"].requests == 2
+    assert u.keys["ci"].completion_tokens is None  # never reported: unknown, not zero
+
+
+def test_usage_sums_tokens_where_the_engine_reported_them() -> None:
+    u = summarize([_line("ci", 200, tokens=("31", "12")), _line("ci", 200, tokens=("5", "")),
+                   _line("ci", 429)])
+    assert (u.keys["ci"].prompt_tokens, u.keys["ci"].completion_tokens) == (36, 12)
+
+
+def test_policy_with_njs_logs_tokens() -> None:
+    policy = render_key_policy(ks.KeyStore(), "/etc/nginx/slm-usage.js")
+    assert "js_import slm_usage from /etc/nginx/slm-usage.js;" in policy
+    assert '"tokens_in":"$slm_tokens_in"' in policy and "js_var $slm_tokens_out;" in policy
+    assert "tokens_in" not in render_key_policy(ks.KeyStore())
 
 
 def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
@@ -166,8 +185,11 @@ def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
     pair = make_selfsigned(["localhost"], NOW)
     (tmp_path / "c.pem").write_bytes(pair.cert_pem)
     (tmp_path / "k.pem").write_bytes(pair.key_pem)
+    njs = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+    js = str(tmp_path / "usage.js") if Path(njs).is_file() else None
+    (tmp_path / "usage.js").write_text(USAGE_JS)
     files = {"names.conf": render_key_names(DEFAULT_SECRET, s),
-             "policy.conf": render_key_policy(s), "limits.conf": render_key_limits(s)}
+             "policy.conf": render_key_policy(s, js), "limits.conf": render_key_limits(s)}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     conf = render_nginx_conf(nginx_inputs(
@@ -175,9 +197,37 @@ def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
         key=str(tmp_path / "k.pem"), key_map=str(tmp_path / "names.conf"),
         key_policy=str(tmp_path / "policy.conf"), key_limits=str(tmp_path / "limits.conf"),
         pid=str(tmp_path / "pid"), log_dir=str(tmp_path / "logs"),
-        temp_dir=str(tmp_path / "temp"), webroot=str(tmp_path / "w"), user="root"))
+        temp_dir=str(tmp_path / "temp"), webroot=str(tmp_path / "w"), user="root",
+        js_module=njs if js else None, token_filter=TOKENS_FILTER if js else ""))
     (tmp_path / "nginx.conf").write_text(conf)
     p = subprocess.run(["nginx", "-t", "-q", "-c", str(tmp_path / "nginx.conf"),
                         "-p", f"{tmp_path}/"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "limit_req zone=slm_rpm_1 nodelay;" in files["limits.conf"]
+
+
+def test_key_commands_need_a_configured_appliance(tmp_path: Path) -> None:
+    """Before the first apply a key command would configure everything: it refuses."""
+    from appliance.apply.runtime import Context
+    from appliance.errors import SetupError
+    from appliance.host.facts import Facts
+    from appliance.host.site import Site
+    from appliance.keys import manage
+
+    facts = Facts(2, 2, frozenset(), 1 << 30, "vm")
+    ctx = Context(Layout(tmp_path), Site(), facts, services=None)  # type: ignore[arg-type]
+    with pytest.raises(SetupError, match="nothing is configured"):
+        manage.add(defaults(), ctx, "ci")
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_lists_key_names_and_warns_about_context_keys() -> None:
+    from appliance.plan.render.report import ReportInputs, render_report
+
+    text = render_report(ReportInputs(
+        endpoint="https://vm/v1", api_key_file="/etc/slm-appliance/api_key", ca_file=None,
+        model_id="m", engine="llama-server", threads=2, context_size=2048, parallel=1,
+        tls_mode="self-signed", tls_domain=None, tls_not_after="2027-01-01T00:00:00Z",
+        memory_estimate_mib=100, named_keys=("ci-bot", "ide")))
+    assert "named = ci-bot, ide" in text and "visible to anyone" in text
+    assert "Sunstone" in ks.CONTEXT_KEY_NOTE and "wizard key add" in ks.CONTEXT_KEY_NOTE

@@ -11,11 +11,14 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.plan.render import MANAGED, MANAGED_BY
 from appliance.plan.render.keys import LOG_FORMAT
+from appliance.plan.render.model_gate import gated
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
 RETRY_AFTER_S = 5
+BODY_LIMIT_MB = 16  # nginx's client_max_body_size; LocalAI's upload limit is set to match
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,16 @@ class NginxInputs:
     """Named keys, http level (validity, the usage log format, limit zones): plan/render/keys."""
     key_limits: str = ""
     """Named keys, https server level (limit_req/limit_conn, the JSON 429)."""
+    js_module: str | None = None
+    """njs, loaded once for every script (named keys' token counter)."""
+    token_filter: str = ""
+    """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
+    served_model: str = ""
+    gate_import: str = ""
+    """With njs: the served-model gate's js_import; a request naming another model gets a 400
+    (plan/render/model_gate.py)."""
 
 
 def _error(message: str, typ: str, code: int | str) -> str:
@@ -62,7 +73,7 @@ def render_key_map(api_key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
         raise ValueError("API key has characters that cannot be matched safely")
     escaped = re.escape(api_key)
-    return ("# Managed by slm-appliance. Secret: keep 0600.\n"
+    return (f"{MANAGED_BY}. Secret: keep 0600.\n"
             "map $http_authorization $slm_key_ok {\n"
             "    default 0;\n"
             f'    "~^Bearer {escaped}$" 1;\n'
@@ -85,7 +96,18 @@ def render_nginx_conf(i: NginxInputs) -> str:
                                              else "")
     log_format = f" {LOG_FORMAT}" if i.key_policy else ""
     keys_server = f"include {i.key_limits};" if i.key_limits else ""
-    return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+    load = f"load_module {i.js_module};\n" if i.js_module else ""
+    stream = f"""{proxy}
+            proxy_buffering off;
+            proxy_cache off;
+            gzip off;
+            {i.token_filter}"""
+    api, stream_named, api_named = proxy, "", ""
+    if i.js_module and i.gate_import and i.served_model:
+        keys_http += f"\n    {i.gate_import}"
+        stream, stream_named = gated(i.served_model, "@slm_stream", stream, f"{BODY_LIMIT_MB}m")
+        api, api_named = gated(i.served_model, "@slm_api", proxy, f"{BODY_LIMIT_MB}m")
+    return f"""{load}{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
@@ -113,7 +135,7 @@ http {{
     charset utf-8;
     server_tokens off;
     keepalive_timeout 65s;
-    client_max_body_size 16m;
+    client_max_body_size {BODY_LIMIT_MB}m;
 
     map $status $slm_retry_after {{
         503 {RETRY_AFTER_S};
@@ -186,18 +208,15 @@ http {{
         # Token streams: no buffering, no cache, no compression, so each event leaves at once.
         location ~ ^/v1/({streams})$ {{
             {KEY_CHECK}
-            {proxy}
-            proxy_buffering off;
-            proxy_cache off;
-            gzip off;
+            {stream}
         }}
 
-        location /v1/ {{
+        {stream_named}location /v1/ {{
             {KEY_CHECK}
-            {proxy}
+            {api}
         }}
 
-        location = /metrics {{
+        {api_named}location = /metrics {{
             {KEY_CHECK}
             {proxy}
         }}
