@@ -6,6 +6,7 @@ The secrets come in already gathered (``plan.secrets``); rendering itself is pur
 from __future__ import annotations
 
 import ipaddress
+import resource
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINES, LocalAI
 from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from appliance.plan.render.nginx_limits import connection_budget
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
     RENEW_SERVICE,
@@ -63,6 +65,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     a = r.answers
     engine = ENGINES[a.engine]
     m = layout.map
+    workers, nofile = connection_budget(facts.mem_total, _nofile_cap(site))
     nginx = NginxInputs(
         https=a.listen.https, http=a.listen.http, engine=a.listen.engine,
         readiness_path=engine.readiness_path,
@@ -70,7 +73,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         cert_sha256=tls.fingerprint(sec.served.leaf_pem),
         key_map=str(m(layout.nginx_key_map)), webroot=str(m(layout.webroot)),
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
-        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
+        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
+        hsts=sec.served.mode != "self-signed", worker_connections=workers, nofile=nofile)
     ep = endpoint(r, facts)
     served = sec.served
     not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -129,6 +133,14 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     return Plan(resolved=r, files=files, engine_unit=engine.unit, other_units=other, dirs=dirs,
                 state=state, served=served,
                 timers=[RENEW_TIMER] if site.service_manager == "systemd" else [])
+
+
+def _nofile_cap(site: Site) -> int | None:
+    """The sandbox's nginx inherits our hard file limit (raising it needs CAP_SYS_RESOURCE);
+    systemd starts nginx with a hard limit of 524288."""
+    if site.service_manager == "systemd":
+        return None
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[FileSpec]:
