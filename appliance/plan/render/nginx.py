@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.plan.render import MANAGED, MANAGED_BY
+from appliance.plan.render.keys import LOG_FORMAT
 from appliance.plan.render.nginx_errors import (
     error_pages,
     json_error,
@@ -65,6 +67,14 @@ class NginxInputs:
     log_dir: str
     temp_dir: str
     user: str
+    key_policy: str = ""
+    """Named keys, http level (validity, the usage log format, limit zones): plan/render/keys."""
+    key_limits: str = ""
+    """Named keys, https server level (limit_req/limit_conn, the JSON 429)."""
+    js_module: str | None = None
+    """njs, loaded once for every script (named keys' token counter)."""
+    token_filter: str = ""
+    """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
     hsts: bool = False
@@ -91,7 +101,7 @@ def render_key_map(api_key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
         raise ValueError("API key has characters that cannot be matched safely")
     escaped = re.escape(api_key)
-    return ("# Managed by slm-appliance. Secret: keep 0600.\n"
+    return (f"{MANAGED_BY}. Secret: keep 0600.\n"
             "map $slm_bearer $slm_key_ok {\n"
             "    default 0;\n"
             f'    "~^{escaped}$" 1;\n'
@@ -121,9 +131,16 @@ def render_nginx_conf(i: NginxInputs) -> str:
     proxy = "proxy_pass http://slm_engine;"
     hsts = (f'add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}" always;'
             if i.hsts else "# no HSTS: the served certificate is not publicly trusted")
+    # Named keys (plan/render/keys.py): the log format is defined before access_log uses it;
+    # their server-level 429 page comes before ours so a key's own limit message wins.
+    keys_http = f"include {i.key_map};" + (f"\n    include {i.key_policy};" if i.key_policy
+                                             else "")
+    log_format = LOG_FORMAT if i.key_policy else "slm_main"
+    keys_server = f"include {i.key_limits};" if i.key_limits else ""
+    load = f"load_module {i.js_module};\n" if i.js_module else ""
     no_body = json_error("The readiness probe takes no request body.",
                          "invalid_request_error", 400)
-    return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+    return f"""{load}{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
@@ -139,7 +156,8 @@ http {{
     # No query string (a key sent by mistake as ?key= stays out), no header, no body.
     log_format slm_main '$remote_addr [$time_iso8601] "$request_method $uri $server_protocol" '
                         '$status $body_bytes_sent $request_time "$http_user_agent"';
-    access_log {i.log_dir}/access.log slm_main;
+    {keys_http}
+    access_log {i.log_dir}/access.log {log_format};
     client_body_temp_path {i.temp_dir}/body;
     proxy_temp_path {i.temp_dir}/proxy;
     fastcgi_temp_path {i.temp_dir}/fastcgi;
@@ -157,7 +175,6 @@ http {{
     {render_http_limits()}
 
     {BEARER_MAP}
-    include {i.key_map};
 
     {render_error_maps()}
 
@@ -215,6 +232,7 @@ http {{
         add_header WWW-Authenticate $slm_www_authenticate always;
         add_header Allow $slm_allow always;
         {hsts}
+        {keys_server}
         {_server_common()}
 
         # Readiness probe, open without the key: 200 when the model is loaded, else 503 JSON.
@@ -245,6 +263,7 @@ http {{
             proxy_buffering off;
             proxy_cache off;
             gzip off;
+            {i.token_filter}
         }}
 
         location /v1/ {{
