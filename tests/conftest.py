@@ -68,7 +68,7 @@ class Stack:
     def key(self) -> str:
         return (self.root / "etc/slm-appliance/api_key").read_text().strip()
 
-    def client(self, timeout: float = 60) -> httpx.Client:
+    def client(self, timeout: float = 300) -> httpx.Client:  # generous: a busy CI machine
         return httpx.Client(base_url=self.https, verify=ssl.create_default_context(cafile=self.ca),
                             timeout=timeout)
 
