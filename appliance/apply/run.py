@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 
 from appliance.answers.schema import Answers
+from appliance.apply.bluegreen import plan_engine
 from appliance.apply.journal import apply_lock, recover
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult, run_transaction
 from appliance.errors import ApplyError
-from appliance.plan.build import Plan, build_plan
+from appliance.plan.build import Plan
 from appliance.plan.resolve import resolve
 from appliance.plan.secrets import gather_secrets
 from appliance.plan.state import load_state
@@ -34,7 +35,7 @@ def make_plan(answers: Answers, ctx: Context, source: str = "answers") -> Plan:
     state = load_state(ctx.layout)
     r = resolve(answers, ctx.facts, ctx.site, ctx.layout, source, state.get("sha256_stamps"))
     sec = gather_secrets(r, ctx.facts, ctx.layout, state, ctx.now())
-    return build_plan(r, ctx.facts, ctx.site, ctx.layout, sec)
+    return plan_engine(r, sec, state, ctx)
 
 
 def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,
