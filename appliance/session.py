@@ -142,6 +142,27 @@ class Session:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
 
+    # -- named keys (appliance/keys): each change is an apply (nginx reload only) --------------
+    def keys(self) -> list[dict[str, Any]]:
+        """Every key with limits and use, ``default`` first; never a secret."""
+        from appliance.keys.manage import listing
+
+        return listing(self.layout)
+
+    def add_key(self, name: str, rpm: int | None = None, concurrent: int | None = None,
+                expires: str | None = None) -> str:
+        """Add a named key; returns its secret, for the caller to show once."""
+        from appliance.keys import manage
+
+        r = manage.add(self.answers(), self._context(lambda e: None), name, rpm=rpm,
+                       concurrent=concurrent, expires=expires)
+        return r.secret or ""
+
+    def revoke_key(self, name: str) -> None:
+        from appliance.keys import manage
+
+        manage.revoke(self.answers(), self._context(lambda e: None), name)
+
     # -- measuring ---------------------------------------------------------------------------
     def benchmark(self, on_sample: Callable[[int, Any], None], repetitions: int = 3,
                   tokens: int = 64) -> Any:
