@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.answers.catalog import load_catalog
-from appliance.answers.schema import Answers, load_yaml, parse
+from appliance.answers.schema import Answers
+from appliance.answers.stored import Repaired, repaired_answers
 from appliance.apply.changes import actions_for, describe, diff
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
@@ -87,12 +88,13 @@ class Session:
         return status(self.layout, manager_for(self.site, self.layout))
 
     def answers(self) -> Answers:
-        """What runs now (the last applied answers), else the defaults."""
-        base = parse(self.site.defaults, "site") if self.site.defaults else Answers()
-        last = self.layout.map(self.layout.applied_answers)
-        if last.exists():
-            return parse(load_yaml(last.read_text(), str(last)), str(last), base)
-        return base
+        """Where the wizard starts: what runs now (the last applied answers over the site
+        defaults), with any invalid stored value replaced by its default."""
+        return self.start().answers
+
+    def start(self) -> Repaired:
+        """The starting answers and the stored values that had to be replaced (to show)."""
+        return repaired_answers(self.layout, self.site)
 
     def cpu(self) -> CpuInfo:
         f = self.facts
@@ -166,17 +168,10 @@ class Session:
     # -- measuring ---------------------------------------------------------------------------
     def benchmark(self, on_sample: Callable[[int, Any], None], repetitions: int = 3,
                   tokens: int = 64) -> Any:
-        import httpx
+        """The same measurement as ``wizard bench``: through nginx, what clients get."""
+        from appliance.perf.bench import bench_local
 
-        from appliance.perf.bench import benchmark
-        from appliance.status import engine_api
-
-        state = load_state(self.layout)
-        with httpx.Client(timeout=300) as client:
-            return benchmark(client, engine_api(self.layout),
-                             str(state.get("model_id")), max_tokens=tokens,
-                             repetitions=repetitions, threads=state.get("threads"),
-                             on_sample=on_sample)
+        return bench_local(self.layout, on_sample, repetitions=repetitions, tokens=tokens)
 
     def autotune(self, answers: Answers, on_result: Callable[[int, float], None]) -> Any:
         from appliance.perf.tuning import autotune
@@ -207,7 +202,8 @@ class Session:
 
         import httpx
 
-        from appliance.host.download import DownloadError, download
+        from appliance.errors import DownloadError
+        from appliance.host.download import download
 
         if not url.startswith(("https://", "http://")):
             raise DownloadError(f"{url}: only http(s) URLs can be downloaded here")

@@ -17,6 +17,7 @@ from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINE_UNITS, ENGINES, LocalAI
+from appliance.plan.render import MANAGED_BY
 from appliance.plan.render.keys import (
     TOKENS_FILTER,
     USAGE_JS,
@@ -189,7 +190,7 @@ def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[
         if path in keep and engine == "localai":
             continue
         try:
-            managed = p.read_text(errors="replace").startswith("# Managed by slm-appliance")
+            managed = p.read_text(errors="replace").startswith(MANAGED_BY)
         except OSError:
             managed = False
         if managed:

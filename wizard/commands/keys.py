@@ -8,12 +8,13 @@ import argparse
 import json
 from typing import Any
 
+from appliance.answers.stored import applied_answers
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.keys import manage
 from appliance.keys.usage import parse_since, usage
 
-from .common import EXIT_OK, applied_answers, make_context
+from .common import EXIT_OK, make_context
 
 
 def add(sub: Any) -> None:

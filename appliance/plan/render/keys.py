@@ -26,8 +26,9 @@ import math
 import re
 
 from appliance.keys.store import DEFAULT, KeyStore, NamedKey
+from appliance.plan.render import MANAGED_BY
 
-HEADER = "# Managed by slm-appliance: 'wizard key' rewrites this file.\n"
+HEADER = f"{MANAGED_BY}: 'wizard key' rewrites this file.\n"
 LOG_FORMAT = "slm_usage"
 CONCURRENT_RETRY_S = 5
 """Retry-After when a key's concurrency is used up: a CPU stream usually takes seconds."""
