@@ -22,6 +22,7 @@ from appliance.apply.probes import (
     wait_ready,
 )
 from appliance.apply.runtime import Context, Event
+from appliance.apply.summary import Line, summarize_plan
 from appliance.errors import ApplianceError, ApplyError, ServiceError
 from appliance.host.files import atomic_write, makedirs, remove
 from appliance.host.paths import Layout
@@ -44,6 +45,8 @@ class ApplyResult:
     warnings: list[str] = field(default_factory=list)
     tls: Outcome | None = None
     """What the ACME step did (letsencrypt mode only)."""
+    summary: list[Line] = field(default_factory=list)
+    """The change in plain words, as Review showed it."""
 
     @property
     def noop(self) -> bool:
@@ -63,7 +66,8 @@ def run_transaction(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
     _ensure_dirs(plan, layout)
     changes = diff(plan, layout)
     actions = actions_for(changes, plan, ctx.services)
-    result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings))
+    result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings),
+                         summary=summarize_plan(load_state(layout), plan, changes, actions))
     if result.noop:
         ctx.emit(Event("apply", "skipped", "nothing to change"))
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -291,11 +292,21 @@ def test_bench_json_on_the_real_stack(stack: Stack) -> None:
 
 def test_tune_measures_candidates_and_restores(fresh: Stack) -> None:
     s = fresh
-    state = "var/lib/slm-appliance/state.json"  # only its applied_at moves
-    before = tree_hashes(s.root, ignore=(state,))
+    # Each candidate switches engine instances: which one serves at the end (its unit file,
+    # nginx's upstream port, the state) may differ; what it runs may not.
+    moving = ("var/lib/slm-appliance/state.json", "etc/systemd/system/llama-server",
+              "etc/nginx/nginx.conf")
+    before = tree_hashes(s.root, ignore=moving)
+
+    def serving() -> str:
+        unit = (s.root / f"etc/systemd/system/{s.engine_unit()}").read_text()
+        return re.sub(r"--port \d+ ", "", unit.split("ExecStart=")[1].splitlines()[0])
+
+    command = serving()
     p = wizard("--root", str(s.root), "tune", "--json", check=True)
     out = json.loads(p.stdout)
     logical = os.cpu_count() or 1
     assert 1 <= out["best_threads"] <= logical and out["measured"]
     assert all(v > 0 for v in out["measured"].values())
-    assert tree_hashes(s.root, ignore=(state,)) == before  # without --apply: threads restored
+    assert tree_hashes(s.root, ignore=moving) == before  # without --apply: threads restored
+    assert serving() == command
