@@ -22,7 +22,7 @@ from appliance.plan.build import Plan, build_plan
 from appliance.plan.engines import ENGINE_UNITS, ENGINES, other_slot
 from appliance.plan.resolve import Resolved
 from appliance.plan.secrets import Secrets
-from appliance.plan.strategy import EngineFacts, Strategy, choose
+from appliance.plan.strategy import EngineFacts, Strategy, choose, load_times
 
 
 def current_slot(state: dict[str, Any], engine: str) -> str:
@@ -51,13 +51,12 @@ def engine_facts(plan: Plan, state: dict[str, Any], ctx: Context) -> EngineFacts
         blocker = ""
     size = ctx.layout.map(r.model_path).stat().st_size
     same_file = state.get("model_path") == r.model_path
-    loads = state.get("engine_load_s") or {}
-    load = loads.get(r.model_id)
+    loads = load_times((state.get("engine_load_s") or {}).get(r.model_id))
     return EngineFacts(
         changed=changed, running=bool(running), twin_blocker=blocker,
         need_bytes=r.memory_estimate, shared_bytes=size if same_file else 0,
         available_bytes=ctx.facts.mem_available, total_bytes=ctx.facts.mem_total,
-        model_bytes=size, load_s=float(load) if isinstance(load, int | float) else None)
+        model_bytes=size, load_s=max(loads) if loads else None)
 
 
 def plan_engine(r: Resolved, sec: Secrets, state: dict[str, Any], ctx: Context) -> Plan:

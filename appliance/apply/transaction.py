@@ -30,6 +30,7 @@ from appliance.host.services import NGINX
 from appliance.plan.build import Plan
 from appliance.plan.engines import ENGINES
 from appliance.plan.state import load_state
+from appliance.plan.strategy import remember_load
 from appliance.tls.obtain import Outcome
 
 DRAIN_S = 120.0
@@ -139,7 +140,9 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
                 ctx.emit(Event("engine-ready", "running", plan.resolved.model_id))
                 wait_engine_ready(plan, ctx, ctx.site.ready_timeout)
                 took = ctx.clock() - start
-                plan.state["engine_load_s"] = {plan.resolved.model_id: round(took, 2)}
+                plan.state["engine_load_s"] = remember_load(
+                    load_state(ctx.layout).get("engine_load_s") or {}, plan.resolved.model_id,
+                    took)
                 ctx.emit(Event("engine-ready", "done", f"{took:.1f} s"))
             elif verb == "start":
                 ctx.services.start(unit)
@@ -204,8 +207,7 @@ def _wait_previous_engine(unit: str, ctx: Context) -> None:
 
 
 def _save_state(plan: Plan, layout: Layout) -> None:
-    loads = {**(load_state(layout).get("engine_load_s") or {}),
-             **plan.state.get("engine_load_s", {})}
+    loads = plan.state.get("engine_load_s") or load_state(layout).get("engine_load_s") or {}
     state = plan.state | {"engine_load_s": loads,
                           "applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     atomic_write(layout.map(layout.state_file), json.dumps(state, indent=2).encode(), 0o600)

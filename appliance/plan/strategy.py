@@ -69,7 +69,23 @@ class EngineFacts:
     total_bytes: int
     model_bytes: int
     load_s: float | None
-    """Last measured start-to-ready time of this model here, None if never measured."""
+    """Slowest recent start-to-ready time of this model here, None if never measured."""
+
+
+LOADS_KEPT = 4
+
+
+def load_times(value: object) -> list[float]:
+    """The recorded start-to-ready times of one model (a list; one number in older states)."""
+    items = value if isinstance(value, list) else [value]
+    return [float(v) for v in items if isinstance(v, int | float)]
+
+
+def remember_load(loads: dict[str, object], model: str, took: float) -> dict[str, object]:
+    """``loads`` with ``took`` added for ``model``, keeping the last few: the gap announced for
+    a restart is derived from the slowest of them (load time varies with threads and with
+    what else runs on the CPUs)."""
+    return loads | {model: [*load_times(loads.get(model))[-(LOADS_KEPT - 1):], round(took, 2)]}
 
 
 def expected_gap(load_s: float | None, model_bytes: int) -> int:

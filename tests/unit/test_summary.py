@@ -6,7 +6,15 @@ from typing import Any
 
 from appliance.apply.causes import cause_line, with_cause
 from appliance.apply.summary import slot_share, summarize
-from appliance.plan.strategy import EngineFacts, EngineStep, Strategy, choose, expected_gap
+from appliance.plan.strategy import (
+    EngineFacts,
+    EngineStep,
+    Strategy,
+    choose,
+    expected_gap,
+    load_times,
+    remember_load,
+)
 
 MIB = 1 << 20
 
@@ -123,6 +131,14 @@ def test_restart_in_place_when_ram_is_short() -> None:
 def test_restart_when_the_engine_cannot_run_twice() -> None:
     step = choose(facts(twin_blocker="localai cannot run twice side by side"))
     assert step.strategy is Strategy.RESTART and step.reason.endswith("side by side")
+
+
+def test_load_times_keep_the_last_few() -> None:
+    loads: dict[str, object] = {"m": 0.5}  # an older state: one number
+    for took in (1.0, 2.0, 3.0, 4.0):
+        loads = remember_load(loads, "m", took)
+    assert load_times(loads["m"]) == [1.0, 2.0, 3.0, 4.0]
+    assert load_times(None) == []
 
 
 def test_gap_without_a_measurement_comes_from_the_size() -> None:
