@@ -8,7 +8,6 @@ on the real stack in tests/stack/test_stack.py.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from appliance.host.facts import Facts
 from appliance.host.paths import Layout
 from appliance.host.sandbox import default_answers
 from appliance.host.site import Site
-from appliance.plan.strategy import Strategy
 from tests.conftest import tree_hashes
 from tests.memory import FakeClock, MemoryProbes, MemoryServices, NginxTest, tiny_gguf
 
@@ -168,62 +166,35 @@ def test_a_busy_lock_names_the_holder_and_changes_nothing(world: World) -> None:
     assert world.snapshot() == before
 
 
-# -- the zero-downtime switch (RAM fits two engine instances) -----------------------------------
+def test_the_cli_reports_a_busy_lock_without_rollback_words(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.apply.journal import apply_lock
+    from wizard.cli import main
 
-SPARE = "llama-server-b.service"
-
-
-@pytest.fixture
-def roomy(world: World) -> World:
-    world.ctx.facts = dataclasses.replace(FACTS, mem_available=4 << 30)
-    return world
-
-
-def test_a_change_that_fits_switches_instances_and_stops_the_old_last(roomy: World) -> None:
-    new = roomy.answers(threads=1)
-    assert make_plan(new, roomy.ctx).engine_step.strategy is Strategy.SWITCH
-    del roomy.services.log[:]
-    result = apply_answers(new, roomy.ctx, "test")
-    assert roomy.services.log == ["daemon-reload", f"start {SPARE}", "reload nginx.service",
-                                  f"stop {ENGINE}"]
-    assert result.actions[-1] == f"stop {ENGINE}"
-    assert roomy.services.active == {ENGINE: False, SPARE: True, "nginx.service": True}
-    assert "--threads 1 " in roomy.services.loaded[SPARE]
-    assert apply_answers(new, roomy.ctx, "again").noop  # the switched state is idempotent
+    layout = world.ctx.layout
+    layout.map(layout.site_file).parent.mkdir(parents=True, exist_ok=True)
+    layout.map(layout.site_file).write_text(world.ctx.site.to_yaml())
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("threads: 1\n")
+    with apply_lock(layout):
+        assert main(["--root", str(layout.root), "--apply", str(answers)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: another apply is running (pid {os.getpid()}); nothing was changed\n"
 
 
-def test_a_new_instance_that_fails_to_start_switches_nothing(roomy: World) -> None:
-    roomy.services.fails = lambda unit, config: "--threads 1 " in config
-    _fails_and_restores(roomy, roomy.answers(threads=1), f"start {SPARE}")
-    assert f"stop {ENGINE}" not in roomy.services.log  # the old one never stopped
+def test_applying_the_repaired_answers_repairs_the_stored_file(world: World) -> None:
+    from appliance.answers.stored import applied_answers, repaired_answers
 
-
-def _switch_fails_and_restores(w: World, step: str) -> ApplyError:
-    """Like ``_fails_and_restores``; the new instance may have loaded before it was stopped."""
-    files, active = tree_hashes(w.ctx.layout.root), {u for u, a in w.services.active.items() if a}
-    with pytest.raises(ApplyError) as failed:
-        apply_answers(w.answers(threads=1), w.ctx, "test")
-    assert failed.value.step == step and failed.value.rolled_back, failed.value
-    assert tree_hashes(w.ctx.layout.root) == files
-    assert {u for u, a in w.services.active.items() if a} == active
-    assert f"stop {ENGINE}" not in w.services.log  # the old one never stopped serving
-    return failed.value
-
-
-def test_a_new_instance_never_ready_switches_nothing(roomy: World) -> None:
-    roomy.probes.engine_ready = lambda unit: "--threads 1 " not in unit
-    err = _switch_fails_and_restores(roomy, "engine-ready")
-    assert SPARE in err.reason
-
-
-def test_nginx_failing_on_the_new_instance_switches_back(roomy: World) -> None:
-    def verify(plan: Any, ctx: Context, timeout: float = 10.0) -> None:
-        if plan.engine_unit == SPARE:
-            raise ApplyError("verify", "simulated: nginx does not serve the new instance")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(transaction, "verify_nginx", verify)
-        _switch_fails_and_restores(roomy, "verify")
-    log = roomy.services.log
-    assert log[-1] == f"stop {SPARE}"
-    assert log.index("reload nginx.service") < len(log) - 1  # nginx back before the stop
+    layout, site = world.ctx.layout, world.ctx.site
+    stored = layout.map(layout.applied_answers)
+    good = stored.read_text()
+    stored.write_text(good.replace("parallel: 2", "parallel: 0"))
+    start = repaired_answers(layout, site)
+    assert [p.field for p in start.problems] == ["parallel"]
+    before = world.snapshot()
+    result = apply_answers(start.answers, world.ctx, "wizard")
+    assert result.noop  # the running stack already matches: only the record is rewritten
+    assert applied_answers(layout, site) == start.answers and stored.read_text() == good
+    after = world.snapshot()
+    assert {k for k in after[0] if after[0][k] != before[0].get(k)} == {
+        "var/lib/slm-appliance/answers.applied.yaml"} and after[1:] == before[1:]
