@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from appliance.answers.hostport import join_hostport, split_hostport
 from appliance.plan.render import MANAGED, MANAGED_BY
 from appliance.plan.render.keys import LOG_FORMAT
+from appliance.plan.render.model_gate import gated
 from appliance.plan.render.nginx_errors import (
     error_pages,
     json_error,
@@ -35,6 +36,7 @@ from appliance.plan.render.nginx_errors import (
     render_error_maps,
 )
 from appliance.plan.render.nginx_limits import (
+    BODY_LIMIT_MB,
     CLIENT_TIMEOUT_S,
     SERVER_LIMITS,
     render_http_limits,
@@ -82,6 +84,10 @@ class NginxInputs:
     worker_connections: int = 4096
     nofile: int = 8192
     """Worker file limit: two descriptors per connection (client + engine)."""
+    served_model: str = ""
+    gate_import: str = ""
+    """With njs: the served-model gate's js_import; a request naming another model gets a 400
+    (plan/render/model_gate.py)."""
 
 
 def _listen(value: str) -> str:
@@ -140,6 +146,16 @@ def render_nginx_conf(i: NginxInputs) -> str:
     load = f"load_module {i.js_module};\n" if i.js_module else ""
     no_body = json_error("The readiness probe takes no request body.",
                          "invalid_request_error", 400)
+    stream = f"""{proxy}
+            proxy_buffering off;
+            proxy_cache off;
+            gzip off;
+            {i.token_filter}"""
+    api, stream_named, api_named = proxy, "", ""
+    if i.js_module and i.gate_import and i.served_model:
+        keys_http += f"\n    {i.gate_import}"
+        stream, stream_named = gated(i.served_model, "@slm_stream", stream, f"{BODY_LIMIT_MB}m")
+        api, api_named = gated(i.served_model, "@slm_api", proxy, f"{BODY_LIMIT_MB}m")
     return f"""{load}{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
@@ -259,19 +275,15 @@ http {{
         # Token streams: no buffering, no cache, no compression, so each event leaves at once.
         location ~ ^/v1/({streams})$ {{
             {KEY_CHECK}
-            {proxy}
-            proxy_buffering off;
-            proxy_cache off;
-            gzip off;
-            {i.token_filter}
+            {stream}
         }}
 
-        location /v1/ {{
+        {stream_named}location /v1/ {{
             {KEY_CHECK}
-            {proxy}
+            {api}
         }}
 
-        location = /metrics {{
+        {api_named}location = /metrics {{
             {KEY_CHECK}
             {proxy}
         }}

@@ -10,7 +10,7 @@ few thousand idle sockets on top of real traffic.
 from __future__ import annotations
 
 CLIENT_TIMEOUT_S = 10
-MAX_BODY = "16m"
+BODY_LIMIT_MB = 16  # client_max_body_size; LocalAI's upload limit is set to match
 ANON_CONNECTIONS = 64
 """Requests in progress per address without a valid key (keyed ones are not counted)."""
 SERVER_LIMITS = f"limit_conn slm_addr {ANON_CONNECTIONS};"
@@ -42,7 +42,7 @@ def render_http_limits() -> str:
     reset_timedout_connection on;
     keepalive_timeout 30s;
     send_timeout 60s;
-    client_max_body_size {MAX_BODY};
+    client_max_body_size {BODY_LIMIT_MB}m;
     client_body_buffer_size 1m;
     large_client_header_buffers 4 16k;
 
