@@ -11,6 +11,7 @@ import httpx
 
 from appliance.answers.hostport import join_hostport
 from appliance.apply.probes import probe_address
+from appliance.cluster.lbstatus import role_status
 from appliance.errors import SetupError
 from appliance.host.paths import Layout
 from appliance.host.services import NGINX, ServiceManager
@@ -66,11 +67,12 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
         "acme": {k: v for k, v in load_status(layout).items()
                  if k in ("last_error", "next_attempt", "last_renewal", "failures")} or None,
         "applied_at": state.get("applied_at"),
-        "services": {engine_unit: services.is_active(engine_unit),
-                     NGINX: services.is_active(NGINX)},
+        "services": {u: services.is_active(u) for u in (engine_unit, NGINX) if u},
         "ready": False,
         "health": None,
     }
+    if state.get("role", "standalone") != "standalone":
+        out.update(role_status(layout, services, state, out["services"]))
     https = (state.get("listen") or {}).get("https")
     if https:
         host, port = probe_address(https)

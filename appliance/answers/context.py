@@ -34,6 +34,11 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "ONEAPP_SLM_LISTEN_HTTPS": ("listen.https", "str", "HTTPS listen address, e.g. 0.0.0.0:443"),
     "ONEAPP_SLM_LISTEN_HTTP": ("listen.http", "str", "HTTP listen address (ACME, redirect)"),
     "ONEAPP_SLM_LISTEN_ENGINE": ("listen.engine", "str", "Engine loopback address"),
+    # cluster roles (issue 10)
+    "ONEAPP_SLM_CLUSTER_ROLE": ("role", "str", "standalone, backend (publishes itself) or lb"),
+    "ONEAPP_SLM_LB_BACKENDS": ("lb.backends", "str", "lb: onegate or host:port,host:port"),
+    "ONEAPP_SLM_LB_BACKENDCA": ("lb.backend_ca", "str", "lb: PEM file the backends chain to"),
+    "ONEAPP_SLM_LB_BALANCE": ("lb.balance", "str", "lb: leastconn (default) or roundrobin"),
 }
 FIELD_TO_ENV = {f: env for env, (f, _, _) in PARAMS.items()}
 

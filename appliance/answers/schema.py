@@ -93,6 +93,22 @@ class ListenAnswers:
     engine: str = "127.0.0.1:8080"
 
 
+# -- cluster roles (issue 10): a separate block, checked by _check_role --------------------
+ROLES = ("standalone", "backend", "lb")
+BALANCES = ("leastconn", "roundrobin")
+ONEGATE = "onegate"
+
+
+@dataclass(frozen=True)
+class LBAnswers:
+    """Only with ``role: lb``. ``backends``: ``onegate`` (discovered) or ``host:port`` list."""
+
+    backends: str | list[str] = ONEGATE
+    backend_ca: str | None = None
+    """PEM bundle (a path, or the PEM itself) the LB trusts for backends; required for a list."""
+    balance: str = "leastconn"
+
+
 @dataclass(frozen=True)
 class Answers:
     version: int = VERSION
@@ -103,12 +119,16 @@ class Answers:
     api_key: str = "keep"
     tls: TLSAnswers = field(default_factory=TLSAnswers)
     listen: ListenAnswers = field(default_factory=ListenAnswers)
+    role: str = "standalone"
+    lb: LBAnswers | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_yaml(self, redact_key: bool = True) -> str:
         data = self.to_dict()
+        if data["lb"] is None:
+            del data["lb"]
         if redact_key and data["api_key"] not in ("keep", "rotate"):
             data["api_key"] = "keep"  # never write an explicit key into a replayable file
         return "# slm-appliance answers (schema version 1)\n" + yaml.safe_dump(
@@ -122,7 +142,8 @@ class Answers:
 SECTIONS: dict[str, type] = {"model": ModelAnswers, "tls": TLSAnswers, "listen": ListenAnswers}
 
 
-TOP_KEYS = ("version", "engine", "model", "threads", "parallel", "api_key", "tls", "listen")
+TOP_KEYS = ("version", "engine", "model", "threads", "parallel", "api_key", "tls", "listen",
+            "role", "lb")
 
 
 def _suggest(key: str, allowed: tuple[str, ...] | list[str]) -> str:
@@ -263,11 +284,12 @@ def parse(data: Mapping[str, Any], source: str = "answers", base: Answers | None
     tls = _check_tls(errors, tls)
     listen: ListenAnswers = sections["listen"]
     _check_listen(errors, listen)
+    role, lb = _check_role(errors, data, base)
 
     if errors:
         raise AnswersError(errors, source)
     return Answers(version=VERSION, engine=str(engine), model=model, threads=threads,
-                   parallel=parallel, api_key=api_key, tls=tls, listen=listen)
+                   parallel=parallel, api_key=api_key, tls=tls, listen=listen, role=role, lb=lb)
 
 
 def _check_tls(errors: list[FieldError], tls: TLSAnswers) -> TLSAnswers:
@@ -332,3 +354,70 @@ def _check_listen(errors: list[FieldError], listen: ListenAnswers) -> None:
             errors.append(FieldError(f"listen.{name}", f"port {port} is also used by "
                                      f"listen.{seen[port]}", "give each listener its own port"))
         seen[port] = name
+
+
+def _check_role(errors: list[FieldError], data: Mapping[str, Any],
+                base: Answers) -> tuple[str, LBAnswers | None]:
+    """``role`` and its ``lb`` section: lb only with role lb; a static list needs its CA."""
+    role = data.get("role", base.role)
+    if role not in ROLES:
+        errors.append(FieldError("role", f"unknown role {role!r}",
+                                 f"use one of: {', '.join(ROLES)}"))
+        return base.role, base.lb
+    raw = data.get("lb")
+    if role != "lb":
+        if raw is not None:
+            errors.append(FieldError("lb", f"only with role: lb (role is {role})",
+                                     "remove the lb section or set role: lb"))
+        return str(role), None
+    current = base.lb if base.role == "lb" and base.lb is not None else LBAnswers()
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors.append(FieldError("lb", f"must be a mapping, got {type(raw).__name__}",
+                                 "write 'lb:' followed by indented keys"))
+        return "lb", current
+    allowed = tuple(LBAnswers.__dataclass_fields__)
+    for key in raw:
+        if key not in allowed:
+            errors.append(FieldError(f"lb.{key}", "unknown key", _suggest(str(key), allowed)))
+    lb = replace(current, **{k: raw[k] for k in allowed if k in raw})
+    backends: str | list[str] = lb.backends
+    if isinstance(backends, str) and backends != ONEGATE:
+        backends = [b.strip() for b in backends.split(",") if b.strip()]
+    if isinstance(backends, list):
+        if not backends:
+            errors.append(FieldError("lb.backends", "the list is empty",
+                                     "list each backend as host:port, or use onegate"))
+        for n, item in enumerate(backends):
+            if not _backend_address(str(item)):
+                errors.append(FieldError(f"lb.backends[{n}]", f"{item!r} is not HOST:PORT",
+                                         "write the IP (or DNS name) and port of a backend's "
+                                         "https listener, e.g. 10.0.1.5:443"))
+        if len(set(map(str, backends))) != len(backends):
+            errors.append(FieldError("lb.backends", "a backend is listed twice",
+                                     "list each backend once"))
+        backends = [str(b) for b in backends]
+    elif backends != ONEGATE:
+        errors.append(FieldError("lb.backends", f"must be onegate or a list, got {backends!r}",
+                                 "use onegate or a list of host:port"))
+    ca = _str(errors, "lb.backend_ca", lb.backend_ca)
+    if isinstance(backends, list) and ca is None:
+        errors.append(FieldError("lb.backend_ca", "a static backend list needs the CA the "
+                                 "backends' certificates chain to (no hop goes unverified)",
+                                 "set lb.backend_ca to a PEM file with the backends' "
+                                 "certificates (their /etc/slm-appliance/tls/selfsigned.crt)"))
+    if lb.balance not in BALANCES:
+        errors.append(FieldError("lb.balance", f"unknown balance {lb.balance!r}",
+                                 f"use one of: {', '.join(BALANCES)}"))
+    return "lb", LBAnswers(backends=backends, backend_ca=ca, balance=str(lb.balance))
+
+
+def _backend_address(value: str) -> bool:
+    try:
+        split_hostport(value)
+        return True
+    except ValueError:
+        host, _, port = value.rpartition(":")
+        return bool(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", host)) and \
+            port.isdigit() and 0 < int(port) < 65536

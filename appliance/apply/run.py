@@ -22,6 +22,7 @@ from appliance.apply.transaction import ApplyResult, run_transaction
 from appliance.errors import ApplyError
 from appliance.plan.build import Plan, build_plan
 from appliance.plan.resolve import resolve
+from appliance.plan.roles import with_role
 from appliance.plan.secrets import gather_secrets
 from appliance.plan.state import load_state
 from appliance.tls.issue import ari_renewal_time
@@ -34,7 +35,8 @@ def make_plan(answers: Answers, ctx: Context, source: str = "answers") -> Plan:
     state = load_state(ctx.layout)
     r = resolve(answers, ctx.facts, ctx.site, ctx.layout, source, state.get("sha256_stamps"))
     sec = gather_secrets(r, ctx.facts, ctx.layout, state, ctx.now())
-    return build_plan(r, ctx.facts, ctx.site, ctx.layout, sec)
+    return with_role(build_plan(r, ctx.facts, ctx.site, ctx.layout, sec), ctx.site, ctx.layout,
+                     sec)
 
 
 def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,

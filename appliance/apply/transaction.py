@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from appliance.apply.changes import Change, actions_for, diff
 from appliance.apply.journal import journal_begin, journal_clear, journal_restore, log_line
 from appliance.apply.probes import (
+    check_front,
     engine_url,
-    nginx_test,
-    reload_nginx,
+    reload_front,
     verify_nginx,
     wait_engine_ready,
     wait_ready,
@@ -22,7 +22,7 @@ from appliance.apply.runtime import Context, Event
 from appliance.errors import ApplianceError, ApplyError, ServiceError
 from appliance.host.files import atomic_write, makedirs, remove
 from appliance.host.paths import Layout
-from appliance.host.services import NGINX
+from appliance.host.services import HAPROXY, NGINX
 from appliance.plan.build import Plan
 from appliance.plan.engines import ENGINES
 from appliance.plan.state import load_state
@@ -62,8 +62,8 @@ def run_transaction(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
         ctx.emit(Event("apply", "skipped", "nothing to change"))
         return result
     log_line(layout, f"apply: {len(changes)} file(s), actions: {', '.join(actions) or '-'}")
-    was_active = {u: ctx.services.is_active(u)
-                  for u in [plan.engine_unit, NGINX, *plan.other_units]}
+    units = [plan.engine_unit, plan.front_unit, *plan.other_units, *plan.daemons]
+    was_active = {u: ctx.services.is_active(u) for u in units if u}
     journal_begin(changes, layout)
     done: list[str] = []
     try:
@@ -98,11 +98,12 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
             atomic_write(target, c.spec.content, c.spec.mode, owner)
         ctx.emit(Event("write-file", "done", c.spec.path))
     ctx.emit(Event("write", "done", f"{len(changes)} file(s)"))
-    nginx_touched = any(a.endswith(NGINX) for a in actions)
+    nginx_touched = any(a.endswith(plan.front_unit) for a in actions)
     if nginx_touched:
-        ctx.emit(Event("nginx-test", "running"))
-        nginx_test(ctx)
-        ctx.emit(Event("nginx-test", "done"))
+        step = "nginx-test" if plan.front_unit == NGINX else "haproxy-test"
+        ctx.emit(Event(step, "running"))
+        check_front(plan, ctx)
+        ctx.emit(Event(step, "done"))
     for action in actions:
         verb, _, unit = action.partition(" ")
         if verb == "daemon-reload":
@@ -112,6 +113,8 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
         try:
             if verb == "stop":
                 ctx.services.stop(unit)
+            elif verb == "restart" and unit != plan.engine_unit:
+                ctx.services.restart(unit)
             elif verb == "restart":
                 ctx.services.restart(unit)
                 done.append(action)
@@ -121,13 +124,13 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
             elif verb == "start":
                 ctx.services.start(unit)
             elif verb == "reload":
-                reload_nginx(ctx)
+                reload_front(unit, ctx)
         except ServiceError as exc:
             raise ApplyError(action, str(exc).splitlines()[0],
                              ctx.services.log_tail(unit, 15)) from None
         done.append(action)
         ctx.emit(Event(action, "done"))
-    if nginx_touched or any(a.startswith("restart") for a in actions):
+    if nginx_touched or any(a == f"restart {plan.engine_unit}" for a in actions):
         ctx.emit(Event("verify", "running"))
         verify_nginx(plan, ctx)
         ctx.emit(Event("verify", "done"))
@@ -145,13 +148,13 @@ def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[
         services.daemon_reload()
     for unit, active in was_active.items():
         try:
-            if unit == NGINX:
-                if active and services.is_active(NGINX):
-                    reload_nginx(ctx)  # and wait: old workers still serve the failed config
+            if unit in (NGINX, HAPROXY):
+                if active and services.is_active(unit):
+                    reload_front(unit, ctx)  # and wait: old workers still serve the failed config
                 elif active:
-                    services.start(NGINX)
-                elif services.is_active(NGINX):
-                    services.stop(NGINX)
+                    services.start(unit)
+                elif services.is_active(unit):
+                    services.stop(unit)
             elif active and (any(a.endswith(unit) for a in done)
                              or not services.is_active(unit)):
                 services.restart(unit)

@@ -21,6 +21,7 @@ class Site:
     llama_server_bin: str = "/usr/local/bin/llama-server"
     localai_bin: str = "/usr/local/bin/local-ai"
     nginx_bin: str = "/usr/sbin/nginx"
+    haproxy_bin: str = "/usr/sbin/haproxy"
     wizard_bin: str = "/opt/slm-appliance/venv/bin/wizard"
     engine_user: str | None = "slm"
     nginx_user: str = "www-data"

@@ -14,6 +14,7 @@ from appliance.answers.hostport import split_hostport
 from appliance.host.facts import Facts
 from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
+from appliance.host.services import NGINX
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINES, LocalAI
 from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
@@ -26,7 +27,7 @@ from appliance.plan.render.units import (
 )
 from appliance.plan.resolve import Resolved, stamp_key
 from appliance.plan.secrets import Secrets, Served
-from appliance.plan.state import DONE_MARKER
+from appliance.plan.state import DONE_MARKER, DRAIN_MARKER
 from appliance.tls import selfsigned as tls
 from appliance.tls.attempts import load_status
 
@@ -35,7 +36,8 @@ from appliance.tls.attempts import load_status
 class Plan:
     resolved: Resolved
     files: list[FileSpec]
-    engine_unit: str
+    engine_unit: str | None
+    """None on the lb role: no engine runs there."""
     other_units: list[str]
     dirs: list[tuple[str, int]]
     state: dict[str, Any] = field(default_factory=dict)
@@ -43,6 +45,10 @@ class Plan:
     served: Served | None = None
     timers: list[str] = field(default_factory=list)
     """Timer units to keep enabled (systemd only; the sandbox has no timers)."""
+    front_unit: str = NGINX
+    """What terminates TLS and checks the key: nginx, or HAProxy on the lb role."""
+    daemons: list[str] = field(default_factory=list)
+    """Long-running helpers (the cluster agent): started if down, restarted when units change."""
 
 
 def endpoint(r: Resolved, facts: Facts) -> str:
@@ -70,7 +76,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         cert_sha256=tls.fingerprint(sec.served.leaf_pem),
         key_map=str(m(layout.nginx_key_map)), webroot=str(m(layout.webroot)),
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
-        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
+        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
+        drain_marker=str(m(DRAIN_MARKER)))
     ep = endpoint(r, facts)
     served = sec.served
     not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")

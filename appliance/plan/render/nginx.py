@@ -33,6 +33,8 @@ class NginxInputs:
     user: str
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
+    drain_marker: str = ""
+    """While this file exists ``/health`` answers 503 "draining" (``wizard drain``)."""
 
 
 def _error(message: str, typ: str, code: int | str) -> str:
@@ -49,6 +51,18 @@ UNAUTHORIZED = _error("Missing or invalid API key: send the header 'Authorizatio
 KEY_CHECK = f"""if ($slm_key_ok = 0) {{
                 add_header WWW-Authenticate 'Bearer realm="slm-appliance"' always;
                 return 401 {UNAUTHORIZED};
+            }}"""
+
+
+def _drain(marker: str) -> str:
+    """The LB's checks see 503 and stop choosing this backend; streams in flight go on."""
+    if not marker:
+        return ""
+    body = _error("This server is draining: it finishes its requests, then stops.",
+                  "unavailable_error", "draining")
+    return f"""
+            if (-f {marker}) {{
+                return 503 {body};
             }}"""
 
 
@@ -169,7 +183,7 @@ http {{
         }}
 
         # Readiness probe, open without the key: 200 when the model is loaded, else 503.
-        location = /health {{
+        location = /health {{{_drain(i.drain_marker)}
             proxy_pass http://slm_engine{i.readiness_path};
         }}
 
