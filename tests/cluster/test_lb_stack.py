@@ -179,10 +179,10 @@ def test_backend_killed_mid_stream(cluster: Cluster) -> None:
     assert len(busy) == 1
     victim = next(b for b in cluster.backends if busy[0]["address"].endswith(
         f":{b.port_base + 443}"))
-    for unit in (ENGINE, NGINX):
+    for unit in (ENGINE, NGINX):  # the whole process group: nginx's workers too
         pid = victim.services.pid(unit)
         assert pid
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     t0 = time.time()
     t.join(timeout=30)
     assert not t.is_alive(), "the cut stream hangs"

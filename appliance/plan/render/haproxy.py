@@ -158,11 +158,11 @@ defaults
     timeout http-request 30s
     timeout http-keep-alive 65s
     timeout check 5s
-    # only before anything reached the client: a refused connection, or a backend that
-    # answered 503 (loading, draining: it did not run the request)
+    # only connection failures, before anything was sent: a POST that reached a backend is
+    # never sent twice; the retry goes to another server
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response 503
+    retry-on conn-failure
 {errors}
 
 frontend slm_http
