@@ -17,7 +17,8 @@ from appliance.host.paths import Layout
 from appliance.host.services import NGINX
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINES, LocalAI
-from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from appliance.plan.render.keys import render_key_limits, render_key_names, render_key_policy
+from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
     RENEW_SERVICE,
@@ -74,7 +75,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         readiness_path=engine.readiness_path,
         cert=str(m(sec.served.cert_path)), key=str(m(sec.served.key_path)),
         cert_sha256=tls.fingerprint(sec.served.leaf_pem),
-        key_map=str(m(layout.nginx_key_map)), webroot=str(m(layout.webroot)),
+        key_map=str(m(layout.nginx_key_map)), key_policy=str(m(layout.nginx_key_policy)),
+        key_limits=str(m(layout.nginx_key_limits)), webroot=str(m(layout.webroot)),
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
         temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
         drain_marker=str(m(DRAIN_MARKER)))
@@ -90,12 +92,12 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         tls_domain=a.tls.domain, tls_not_after=not_after,
         memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings),
         acme_last_error=acme.get("last_error"), acme_next_attempt=acme.get("next_attempt"),
-        acme_last_renewal=(acme.get("last_renewal") or {}).get("at"))
+        acme_last_renewal=(acme.get("last_renewal") or {}).get("at"),
+        named_keys=tuple(sec.keys.names()))
     nginx_files = frozenset({"nginx"})
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
-        FileSpec(layout.nginx_key_map, render_key_map(sec.api_key).encode(), 0o600,
-                 secret=True, affects=nginx_files),
+        *_key_files(layout, sec, nginx_files),
         FileSpec(layout.selfsigned_key, sec.cert.key_pem, 0o600, secret=True,
                  affects=nginx_files),
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
@@ -136,6 +138,19 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     return Plan(resolved=r, files=files, engine_unit=engine.unit, other_units=other, dirs=dirs,
                 state=state, served=served,
                 timers=[RENEW_TIMER] if site.service_manager == "systemd" else [])
+
+
+def _key_files(layout: Layout, sec: Secrets, nginx: frozenset[str]) -> list[FileSpec]:
+    """The named-key store and nginx's three include files (only the map holds secrets)."""
+    return [
+        FileSpec(layout.keys_file, sec.keys.to_json(), 0o600, secret=True),
+        FileSpec(layout.nginx_key_map, render_key_names(sec.api_key, sec.keys).encode(), 0o600,
+                 secret=True, affects=nginx),
+        FileSpec(layout.nginx_key_policy, render_key_policy(sec.keys).encode(), 0o644,
+                 affects=nginx),
+        FileSpec(layout.nginx_key_limits, render_key_limits(sec.keys).encode(), 0o644,
+                 affects=nginx),
+    ]
 
 
 def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[FileSpec]:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 from appliance.cluster.discovery import backend_set
@@ -82,6 +83,13 @@ def _backend_ca(value: str | None, layout: Layout) -> bytes:
     return pem if pem.endswith(b"\n") else pem + b"\n"
 
 
+def _secrets(sec: Secrets) -> list[str]:
+    """The default key and the named keys not expired today. The backends check the same
+    keys again (expiry to the day, per-key limits): the LB only keeps strangers out."""
+    today = dt.date.today()
+    return [sec.api_key, *(k.secret for k in sec.keys.keys if not k.expired(today))]
+
+
 def _lb(plan: Plan, site: Site, layout: Layout, sec: Secrets) -> Plan:
     a = plan.resolved.answers
     m = layout.map
@@ -104,7 +112,7 @@ def _lb(plan: Plan, site: Site, layout: Layout, sec: Secrets) -> Plan:
     files = [f for f in plan.files if "engine" not in f.affects
              and f.path not in (layout.nginx_conf, layout.nginx_key_map)]
     files += [
-        FileSpec(HAPROXY_KEYS, render_key_list(sec.api_key).encode(), 0o600, secret=True,
+        FileSpec(HAPROXY_KEYS, render_key_list(_secrets(sec)).encode(), 0o600, secret=True,
                  affects=front),
         FileSpec(HAPROXY_PEM, pem, 0o600, secret=True, affects=front),
         # no backend yet: an empty CA file would stop HAProxy; the served cert stands in

@@ -29,7 +29,7 @@ def _inputs(tmp: Path, servers: tuple[Server, ...]) -> HAProxyInputs:
     pair = make_selfsigned(["localhost", "127.0.0.1"], dt.datetime.now(dt.UTC))
     (tmp / "tls.pem").write_bytes(pair.cert_pem + pair.key_pem)
     (tmp / "ca.pem").write_bytes(pair.cert_pem)
-    (tmp / "keys.lst").write_text(render_key_list("A" * 40))
+    (tmp / "keys.lst").write_text(render_key_list(["A" * 40, "b" * 40]))
     (tmp / "acme.lua").write_text(render_acme_lua(str(tmp / "www")))
     return HAProxyInputs(https="127.0.0.1:18443", http="127.0.0.1:18080",
                          pem=str(tmp / "tls.pem"), key_list=str(tmp / "keys.lst"),
@@ -71,7 +71,7 @@ def test_names_and_key_list() -> None:
     assert server_name("10.0.0.5:443") == "b_10_0_0_5_443"
     assert server_name("[fd00::5]:443") == "b_fd00_5_443"
     with pytest.raises(ValueError):
-        render_key_list("bad key with spaces")
+        render_key_list(["good_key", "bad key with spaces"])
 
 
 def test_roles_in_the_schema() -> None:

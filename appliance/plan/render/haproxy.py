@@ -106,11 +106,12 @@ def _bind(value: str) -> str:
     return join_hostport(*split_hostport(value))
 
 
-def render_key_list(api_key: str) -> str:
-    """The exact header value; matched with ``-m str`` (exact, case-sensitive)."""
-    if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
-        raise ValueError("API key has characters that cannot be matched safely")
-    return f"Bearer {api_key}\n"
+def render_key_list(secrets: list[str]) -> str:
+    """The exact header values, one a line; matched with ``-m str`` (exact, case-sensitive)."""
+    for secret in secrets:
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+", secret):
+            raise ValueError("API key has characters that cannot be matched safely")
+    return "".join(f"Bearer {s}\n" for s in secrets)
 
 
 def render_acme_lua(webroot: str) -> str:

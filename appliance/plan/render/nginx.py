@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.plan.render.keys import LOG_FORMAT
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
@@ -31,6 +32,10 @@ class NginxInputs:
     log_dir: str
     temp_dir: str
     user: str
+    key_policy: str = ""
+    """Named keys, http level (validity, the usage log format, limit zones): plan/render/keys."""
+    key_limits: str = ""
+    """Named keys, https server level (limit_req/limit_conn, the JSON 429)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
     drain_marker: str = ""
@@ -89,6 +94,11 @@ def render_nginx_conf(i: NginxInputs) -> str:
     not_found = _error("Unknown route: the API is under /v1/ (e.g. /v1/chat/completions).",
                        "invalid_request_error", 404)
     proxy = "proxy_pass http://slm_engine;"
+    # Named keys (plan/render/keys.py): the log format is defined before access_log uses it.
+    keys_http = f"include {i.key_map};" + (f"\n    include {i.key_policy};" if i.key_policy
+                                             else "")
+    log_format = f" {LOG_FORMAT}" if i.key_policy else ""
+    keys_server = f"include {i.key_limits};" if i.key_limits else ""
     return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
@@ -101,7 +111,8 @@ events {{
 }}
 
 http {{
-    access_log {i.log_dir}/access.log;
+    {keys_http}
+    access_log {i.log_dir}/access.log{log_format};
     client_body_temp_path {i.temp_dir}/body;
     proxy_temp_path {i.temp_dir}/proxy;
     fastcgi_temp_path {i.temp_dir}/fastcgi;
@@ -117,8 +128,6 @@ http {{
     server_tokens off;
     keepalive_timeout 65s;
     client_max_body_size 16m;
-
-    include {i.key_map};
 
     map $status $slm_retry_after {{
         503 {RETRY_AFTER_S};
@@ -168,6 +177,7 @@ http {{
         error_page 502 = @engine_down;
         error_page 504 = @engine_timeout;
         error_page 413 = @too_large;
+        {keys_server}
 
         location @engine_down {{
             add_header Retry-After {RETRY_AFTER_S} always;

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.keys.store import CONTEXT_KEY_NOTE
+
 
 @dataclass(frozen=True)
 class ReportInputs:
@@ -23,6 +25,8 @@ class ReportInputs:
     acme_last_error: str | None = None
     acme_next_attempt: str | None = None
     acme_last_renewal: str | None = None
+    named_keys: tuple[str, ...] = ()
+    """Names only: the report never holds a secret."""
 
 
 def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
@@ -59,6 +63,13 @@ not_after = {i.tls_not_after}
 last_renewal = {i.acme_last_renewal or ""}
 last_error = {i.acme_last_error or ""}
 next_attempt = {i.acme_next_attempt or ""}
+
+[API keys]
+default = the key in api_key_file
+named = {", ".join(i.named_keys) or "(none)"}
+add = sudo wizard key add NAME [--rpm N] [--concurrent N] [--expires YYYY-MM-DD]
+manage = sudo wizard key list | revoke NAME | rotate NAME; sudo wizard usage
+note = {CONTEXT_KEY_NOTE}
 
 [Test with curl]
 command = {curl_example(i.endpoint, i.api_key_file, i.ca_file, i.model_id)}
