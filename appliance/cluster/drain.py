@@ -4,10 +4,11 @@
    backend out (and a reload or restart of the LB does not bring it back);
 2. the OneGate attributes are erased, so discovery drops it too;
 3. after the LB's check window, wait until the engine runs and holds no request (its metrics);
-4. stop the engine and nginx (and the cluster agent).
+4. stop the engine and nginx (and the cluster agent); at shutdown systemd does that itself.
 
-Wired to shutdown by ``slm-drain.service`` (ExecStop, ordered before the engine's and nginx's
-stop), inside the hypervisor's 180 s ACPI window. Clock, sleep and the engine probe are injected.
+Wired to shutdown by ``slm-drain.service`` (ExecStop with ``--leave-running``, ordered before
+the engine's and nginx's stop), inside the hypervisor's 180 s ACPI window. Clock, sleep and
+the engine probe are injected.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def is_draining(layout: Layout) -> bool:
 def drain(layout: Layout, services: ServiceManager, units: list[str],
           metrics: Callable[[], dict[str, float] | None], gate: OneGate | None,
           timeout: float, clock: Callable[[], float], sleep: Callable[[float], None],
-          say: Callable[[str], None] = lambda s: None) -> DrainResult:
+          say: Callable[[str], None] = lambda s: None, stop: bool = True) -> DrainResult:
+    """``stop=False`` is the shutdown path: systemd stops the engine and nginx itself once
+    this unit's ExecStop returns (stopping them from inside the shutdown would wait on
+    systemd's own queued jobs, and disabling them would keep them down after the reboot)."""
     start = clock()
     mark_draining(layout)
     say("draining: /health answers 503 to the load balancer")
@@ -74,7 +78,7 @@ def drain(layout: Layout, services: ServiceManager, units: list[str],
         sleep(0.5)
     say(f"in flight: {left}" + (" (timeout reached)" if left else ""))
     stopped = []
-    for unit in [*units, NGINX]:
+    for unit in [*units, NGINX] if stop else []:
         if services.is_active(unit):
             services.stop(unit)
             stopped.append(unit)

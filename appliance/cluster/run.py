@@ -76,7 +76,7 @@ def run_agent(ctx: Context, answers_now: Callable[[], Answers], once: bool = Fal
 
 
 def run_drain(ctx: Context, answers: Answers, timeout: float,
-              say: Callable[[str], None] = print) -> DrainResult:
+              say: Callable[[str], None] = print, stop: bool = True) -> DrainResult:
     engine = ENGINES[answers.engine]
     fetch = text_probe(engine_url(answers.listen.engine) + "/metrics")
 
@@ -85,5 +85,5 @@ def run_drain(ctx: Context, answers: Answers, timeout: float,
         return parse_metrics(text) if text is not None else None
 
     return drain(ctx.layout, ctx.services, [AGENT_UNIT, engine.unit], metrics,
-                 onegate_for(ctx.layout), timeout, ctx.clock, ctx.sleep, say)
+                 onegate_for(ctx.layout), timeout, ctx.clock, ctx.sleep, say, stop)
 

@@ -134,3 +134,18 @@ def test_drain_gives_up_at_the_timeout(tmp_path: Path) -> None:
                    lambda: {"llamacpp:requests_processing": 1.0}, None, 20, lambda: now[0],
                    lambda s: now.__setitem__(0, now[0] + s))
     assert not result.clean and result.left_in_flight == 1 and 20 <= result.waited_s < 21
+
+
+def test_shutdown_drain_leaves_stopping_to_systemd(tmp_path: Path) -> None:
+    from appliance.host.site import Site
+    from appliance.plan.render.cluster import render_drain_unit
+
+    now = [0.0]
+    services = FakeServices()
+    result = drain(Layout(tmp_path), services, ["llama-server.service"],  # type: ignore[arg-type]
+                   lambda: {}, None, 60, lambda: now[0],
+                   lambda s: now.__setitem__(0, now[0] + s), stop=False)
+    assert result.clean and result.stopped == [] and "llama-server.service" in services.active
+    unit = render_drain_unit(Site(), Layout(Path("/")), "llama-server.service")
+    assert "After=network-online.target llama-server.service nginx.service" in unit
+    assert "drain --timeout 150 --leave-running" in unit and "TimeoutStopSec=170" in unit

@@ -18,6 +18,8 @@ def add(sub: Any) -> None:
     d = sub.add_parser("drain", help="stop taking requests, let streams finish, then stop")
     d.add_argument("--timeout", type=float, default=float(DRAIN_TIMEOUT_S),
                    help=f"seconds to wait for streams in flight (default {DRAIN_TIMEOUT_S})")
+    d.add_argument("--leave-running", action="store_true",
+                   help="do not stop the engine and nginx (the shutdown unit: systemd does)")
     d.set_defaults(handler=cmd_drain)
     c = sub.add_parser("cluster", help="OneGate agent of the backend and lb roles")
     csub = c.add_subparsers(dest="cluster_command", required=True)
@@ -29,7 +31,8 @@ def add(sub: Any) -> None:
 
 def cmd_drain(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     ctx = make_context(layout, site, quiet=True)
-    result = run_drain(ctx, applied_answers(layout, site), args.timeout)
+    result = run_drain(ctx, applied_answers(layout, site), args.timeout,
+                       stop=not args.leave_running)
     print(f"drained in {result.waited_s:.1f} s; stopped: {', '.join(result.stopped) or '-'}")
     if not result.clean:
         print(f"warning: {result.left_in_flight} request(s) still running at the timeout")

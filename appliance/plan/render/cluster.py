@@ -41,6 +41,7 @@ WantedBy=multi-user.target
 def render_drain_unit(site: Site, layout: Layout, engine_unit: str) -> str:
     """Stopped first at shutdown (it starts after them): the drain runs while the engine and
     nginx still serve, inside the hypervisor's 180 s ACPI window."""
+    stop = _wizard(site, layout, "drain", "--timeout", str(DRAIN_TIMEOUT_S), "--leave-running")
     return f"""{MANAGED}
 [Unit]
 Description=SLM appliance: drain this backend before the engine stops (scale-in, shutdown)
@@ -50,7 +51,7 @@ After=network-online.target {engine_unit} nginx.service {AGENT_UNIT}
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/true
-ExecStop={_wizard(site, layout, "drain", "--timeout", str(DRAIN_TIMEOUT_S))}
+ExecStop={stop}
 TimeoutStopSec={DRAIN_TIMEOUT_S + 20}
 
 [Install]
