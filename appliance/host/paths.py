@@ -46,6 +46,7 @@ class Layout:
     nginx_key_map = "/etc/nginx/slm-api-key.conf"
     nginx_key_policy = "/etc/nginx/slm-keys.conf"
     nginx_key_limits = "/etc/nginx/slm-key-limits.conf"
+    nginx_usage_js = "/etc/nginx/slm-usage.js"
     systemd_dir = "/etc/systemd/system"
     report_file = "/etc/one-appliance/config"
     banner_file = "/etc/profile.d/slm-appliance.sh"

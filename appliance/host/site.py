@@ -22,6 +22,8 @@ class Site:
     localai_bin: str = "/usr/local/bin/local-ai"
     nginx_bin: str = "/usr/sbin/nginx"
     haproxy_bin: str = "/usr/sbin/haproxy"
+    nginx_js_module: str = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+    """njs (Debian libnginx-mod-http-js); without it nginx serves, minus what njs adds."""
     wizard_bin: str = "/opt/slm-appliance/venv/bin/wizard"
     engine_user: str | None = "slm"
     nginx_user: str = "www-data"

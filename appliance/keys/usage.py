@@ -1,10 +1,9 @@
 """Per-key usage from nginx's access log (``slm_usage`` JSON lines, rotated files included).
 
-nginx sees each request's key name, status, duration and bytes, but not the tokens inside a
-response body (stock nginx cannot read it, and llama-server sends no usage header), so
-tokens per key are not counted here; the engine's own totals (all keys) come from its
-``/metrics``. Lines in another format (written before named keys existed) are skipped and
-counted.
+nginx logs each request's key name, status, duration and bytes. Tokens are reported by the
+engine only inside the response body; with njs, nginx copies them into the log line
+(``tokens_in``/``tokens_out``, plan/render/keys.py), else a key's token sums stay ``None``.
+Lines in another format (written before named keys existed) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -36,8 +35,9 @@ class KeyUsage:
     """Sum of request durations: how long this key kept the appliance busy."""
     bytes_sent: int = 0
     last_used: str | None = None
-    tokens: int | None = None
-    """Not visible at nginx: always None (see the module docstring)."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    """None: no request of this key carried the engine's token counts."""
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -53,8 +53,7 @@ class Usage:
 
     def to_dict(self) -> dict[str, object]:
         return {"since": self.since, "keys": {k: v.to_dict() for k, v in self.keys.items()},
-                "skipped_lines": self.skipped_lines,
-                "tokens_note": "tokens per key are not visible at nginx"}
+                "skipped_lines": self.skipped_lines}
 
 
 def log_files(layout: Layout) -> list[Path]:
@@ -117,6 +116,10 @@ def summarize(lines: Iterable[str], since: dt.datetime | None = None) -> Usage:
         u.busy_seconds += _number(rec.get("duration"))
         u.bytes_sent += int(_number(rec.get("bytes_sent")))
         u.last_used = rec["time"]
+        if str(rec.get("tokens_in") or "").isdigit():
+            u.prompt_tokens = (u.prompt_tokens or 0) + int(rec["tokens_in"])
+        if str(rec.get("tokens_out") or "").isdigit():
+            u.completion_tokens = (u.completion_tokens or 0) + int(rec["tokens_out"])
     return Usage(dict(sorted(keys.items())), since.isoformat() if since else None, skipped)
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from appliance.answers.catalog import CatalogModel, estimate_memory, load_catalog
 from appliance.answers.schema import Answers
-from appliance.errors import AnswersError, FieldError
+from appliance.errors import AnswersError, FieldError, GGUFError
 from appliance.host.facts import Facts
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.keys.store import CONTEXT_KEY_NOTE
-from appliance.plan.gguf import GGUFError, GGUFInfo, read_info
+from appliance.plan.gguf import GGUFInfo, read_info
 
 # llama.cpp built-in templates for architectures whose GGUF may lack one.
 BUILTIN_TEMPLATES = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "phi3": "phi3",

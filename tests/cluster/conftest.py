@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance.host.sandbox import free_port_base
 from tests.conftest import SMOLLM, Stack, wizard
+from tests.ports import SANDBOX, Block, reserve
 
 KEY = "k" + secrets.token_urlsafe(32)
 BACKEND = f"""version: 1
@@ -28,15 +28,17 @@ model:
 """
 
 
-def make_stack(base_dir: Path, name: str, answers: str) -> Stack:
+def make_stack(base_dir: Path, name: str, answers: str, blocks: list[Block]) -> Stack:
+    """A sandbox in ``base_dir/name/root`` on a reserved port block (kept in ``blocks``)."""
     root = base_dir / name / "root"
     root.parent.mkdir(parents=True, exist_ok=True)
     path = root.parent / "answers.yaml"
     path.write_text(answers)
-    base = free_port_base()
-    wizard("--root", str(root), "sandbox", "--port-base", str(base), "--no-wizard",
+    block = reserve(SANDBOX)
+    blocks.append(block)
+    wizard("--root", str(root), "sandbox", "--port-base", str(block.base), "--no-wizard",
            "--answers", str(path), check=True)
-    return Stack(root, base)
+    return Stack(root, block.base)
 
 
 def lb_answers(backends: list[Stack] | None, extra: str = "") -> str:
@@ -80,18 +82,21 @@ class Cluster:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base_dir = tmp_path_factory.mktemp("cluster")
     stacks: list[Stack] = []
+    blocks: list[Block] = []
     try:
-        b1 = make_stack(base_dir, "b1", BACKEND)
+        b1 = make_stack(base_dir, "b1", BACKEND, blocks)
         stacks.append(b1)
-        b2 = make_stack(base_dir, "b2", BACKEND)
+        b2 = make_stack(base_dir, "b2", BACKEND, blocks)
         stacks.append(b2)
         lb_root = base_dir / "lb" / "root"
         ca = lb_root / "etc/slm-appliance/backend-ca.pem"
         ca.parent.mkdir(parents=True, exist_ok=True)
         ca.write_bytes(Path(b1.ca).read_bytes() + Path(b2.ca).read_bytes())
-        lb = make_stack(base_dir, "lb", lb_answers([b1, b2]))
+        lb = make_stack(base_dir, "lb", lb_answers([b1, b2]), blocks)
         stacks.append(lb)
         yield Cluster(b1, b2, lb)
     finally:
         for s in stacks:
             wizard("--root", str(s.root), "stop")
+        for block in blocks:
+            block.release()

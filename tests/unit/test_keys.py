@@ -16,6 +16,8 @@ from appliance.host.paths import Layout
 from appliance.keys import store as ks
 from appliance.keys.usage import NO_KEY, summarize
 from appliance.plan.render.keys import (
+    TOKENS_FILTER,
+    USAGE_JS,
     date_before_regex,
     render_key_limits,
     render_key_names,
@@ -135,9 +137,11 @@ def test_policy_has_no_secret_and_zones_per_limit_value() -> None:
     assert "Retry-After $slm_limit_retry" in limits and "error_page 429" in limits
 
 
-def _line(key: str, status: int, when: str = "2026-12-01T10:00:00+00:00") -> str:
+def _line(key: str, status: int, when: str = "2026-12-01T10:00:00+00:00",
+          tokens: tuple[str, str] = ("", "")) -> str:
     return json.dumps({"time": when, "key": key, "status": str(status), "duration": "0.500",
-                       "bytes_sent": "100", "upstream_time": "0.4"})
+                       "bytes_sent": "100", "upstream_time": "0.4", "tokens_in": tokens[0],
+                       "tokens_out": tokens[1]})
 
 
 def test_usage_sums_per_key_and_honours_since() -> None:
@@ -149,6 +153,20 @@ def test_usage_sums_per_key_and_honours_since() -> None:
     assert u.keys[NO_KEY].requests == 1 and u.skipped_lines == 1
     later = summarize(lines, dt.datetime(2026, 11, 15, tzinfo=dt.UTC))
     assert "ide" not in later.keys and later.keys["ci"].requests == 2
+    assert u.keys["ci"].completion_tokens is None  # never reported: unknown, not zero
+
+
+def test_usage_sums_tokens_where_the_engine_reported_them() -> None:
+    u = summarize([_line("ci", 200, tokens=("31", "12")), _line("ci", 200, tokens=("5", "")),
+                   _line("ci", 429)])
+    assert (u.keys["ci"].prompt_tokens, u.keys["ci"].completion_tokens) == (36, 12)
+
+
+def test_policy_with_njs_logs_tokens() -> None:
+    policy = render_key_policy(ks.KeyStore(), "/etc/nginx/slm-usage.js")
+    assert "js_import slm_usage from /etc/nginx/slm-usage.js;" in policy
+    assert '"tokens_in":"$slm_tokens_in"' in policy and "js_var $slm_tokens_out;" in policy
+    assert "tokens_in" not in render_key_policy(ks.KeyStore())
 
 
 def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
@@ -166,8 +184,11 @@ def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
     pair = make_selfsigned(["localhost"], NOW)
     (tmp_path / "c.pem").write_bytes(pair.cert_pem)
     (tmp_path / "k.pem").write_bytes(pair.key_pem)
+    njs = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+    js = str(tmp_path / "usage.js") if Path(njs).is_file() else None
+    (tmp_path / "usage.js").write_text(USAGE_JS)
     files = {"names.conf": render_key_names(DEFAULT_SECRET, s),
-             "policy.conf": render_key_policy(s), "limits.conf": render_key_limits(s)}
+             "policy.conf": render_key_policy(s, js), "limits.conf": render_key_limits(s)}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     conf = render_nginx_conf(nginx_inputs(
@@ -175,7 +196,8 @@ def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
         key=str(tmp_path / "k.pem"), key_map=str(tmp_path / "names.conf"),
         key_policy=str(tmp_path / "policy.conf"), key_limits=str(tmp_path / "limits.conf"),
         pid=str(tmp_path / "pid"), log_dir=str(tmp_path / "logs"),
-        temp_dir=str(tmp_path / "temp"), webroot=str(tmp_path / "w"), user="root"))
+        temp_dir=str(tmp_path / "temp"), webroot=str(tmp_path / "w"), user="root",
+        js_module=njs if js else None, token_filter=TOKENS_FILTER if js else ""))
     (tmp_path / "nginx.conf").write_text(conf)
     p = subprocess.run(["nginx", "-t", "-q", "-c", str(tmp_path / "nginx.conf"),
                         "-p", f"{tmp_path}/"], capture_output=True, text=True)

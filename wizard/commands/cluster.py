@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from appliance.answers.stored import applied_answers
 from appliance.cluster.run import AGENT_INTERVAL_S, run_agent, run_drain
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.render.cluster import DRAIN_TIMEOUT_S
 
-from .common import EXIT_FAIL, EXIT_OK, applied_answers, make_context
+from .common import EXIT_FAIL, EXIT_OK, make_context
 
 
 def add(sub: Any) -> None:

@@ -8,12 +8,13 @@ import argparse
 import json
 from typing import Any
 
+from appliance.answers.stored import applied_answers
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.keys import manage
 from appliance.keys.usage import parse_since, usage
 
-from .common import EXIT_OK, applied_answers, make_context
+from .common import EXIT_OK, make_context
 
 
 def add(sub: Any) -> None:
@@ -87,18 +88,21 @@ def cmd_list(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     return EXIT_OK
 
 
+def _n(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def cmd_usage(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     u = usage(layout, parse_since(args.since) if args.since else None)
     if args.json:
         print(json.dumps(u.to_dict(), indent=2))
         return EXIT_OK
-    print(f"{'KEY':<20} {'REQUESTS':>8} {'ERRORS':>7} {'429':>5} {'BUSY s':>9} {'SENT':>11}  "
-          "LAST USED")
+    print(f"{'KEY':<16} {'REQUESTS':>8} {'ERRORS':>6} {'429':>4} {'BUSY s':>8} {'PROMPT':>8} "
+          f"{'OUTPUT':>8}  LAST USED")
     for name, k in u.keys.items():
-        print(f"{name:<20} {k.requests:>8} {k.errors:>7} {k.rate_limited:>5} "
-              f"{k.busy_seconds:>9.1f} {k.bytes_sent:>11}  {k.last_used or '-'}")
-    print("tokens per key: not visible at nginx (the engine reports them inside the response "
-          "body); see the engine's /metrics for totals")
+        print(f"{name:<16} {k.requests:>8} {k.errors:>6} {k.rate_limited:>4} "
+              f"{k.busy_seconds:>8.1f} {_n(k.prompt_tokens):>8} {_n(k.completion_tokens):>8}  "
+              f"{k.last_used or '-'}")
     if u.skipped_lines:
         print(f"({u.skipped_lines} log line(s) in another format skipped)")
     return EXIT_OK

@@ -77,7 +77,14 @@ class StepScreen(Screen[None]):
 
     @on(Button.Pressed, "#next")
     def _next(self) -> None:
-        if self.leave():
+        from appliance.errors import AnswersError
+
+        try:
+            ok = self.leave()
+        except AnswersError as exc:  # the draft goes through the schema: stay on this screen
+            self.notify("\n".join(str(e) for e in exc.errors), severity="error", timeout=10)
+            return
+        if ok:
             self.wizard.next_step()
 
     def action_next(self) -> None:

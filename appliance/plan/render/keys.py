@@ -13,6 +13,11 @@ Three include files, so nginx.conf itself never changes when keys do:
 
 Expiry is checked by nginx itself against ``$time_iso8601``, so an expired key is refused at
 midnight without an apply.
+
+Tokens: the engine reports them only inside the response body (llama-server ``timings`` in a
+stream's last event and a JSON answer, OpenAI ``usage``), never in a header. With njs
+(``libnginx-mod-http-js``) a body filter on the token routes copies them into two log
+variables, passing every chunk on unchanged; without njs the log has no token fields.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import math
 import re
 
 from appliance.keys.store import DEFAULT, KeyStore, NamedKey
+from appliance.plan.render import MANAGED_BY
 
-HEADER = "# Managed by slm-appliance: 'wizard key' rewrites this file.\n"
+HEADER = f"{MANAGED_BY}: 'wizard key' rewrites this file.\n"
 LOG_FORMAT = "slm_usage"
 CONCURRENT_RETRY_S = 5
 """Retry-After when a key's concurrency is used up: a CPU stream usually takes seconds."""
@@ -36,6 +42,40 @@ LOG_FIELDS = (
     ("limit_conn", "$limit_conn_status"),
 )
 """The usage log line: the path without its query string, never a header or the key."""
+
+TOKEN_FIELDS = (("tokens_in", "$slm_tokens_in"), ("tokens_out", "$slm_tokens_out"))
+TOKENS_FILTER = "js_body_filter slm_usage.count buffer_type=buffer;"
+"""For the locations that proxy token routes (``js_body_filter`` is location-only)."""
+
+USAGE_JS = """\
+// Managed by slm-appliance: the tokens an engine reports inside a response, copied into
+// $slm_tokens_in/$slm_tokens_out for the access log. Chunks pass on unchanged, at once.
+function last(re, text) {
+    var m, v = null;
+    re.lastIndex = 0;
+    while ((m = re.exec(text)) !== null) { v = m[1]; }
+    return v;
+}
+
+function count(r, data, flags) {
+    var v = r.variables;
+    var text = v.slm_tail + data.toString();
+    var prompt = last(/"prompt_tokens":\\s*(\\d+)/g, text);
+    if (prompt === null) {
+        var n = last(/"prompt_n":\\s*(\\d+)/g, text);
+        if (n !== null) {
+            prompt = String(Number(n) + Number(last(/"cache_n":\\s*(\\d+)/g, text) || 0));
+        }
+    }
+    var out = last(/"(?:completion_tokens|predicted_n)":\\s*(\\d+)/g, text);
+    if (prompt !== null) { v.slm_tokens_in = prompt; }
+    if (out !== null) { v.slm_tokens_out = out; }
+    v.slm_tail = text.slice(-96);
+    r.sendBuffer(data, flags);
+}
+
+export default {count};
+"""
 
 SECRET_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 
@@ -72,10 +112,17 @@ def _retry_s(k: NamedKey) -> int:
     return math.ceil(60 / k.rpm) if k.rpm else CONCURRENT_RETRY_S
 
 
-def render_key_policy(store: KeyStore) -> str:
-    """http level: validity with expiry, the usage log format, limit zones, the 429 texts."""
-    fields = ",".join(f'"{k}":"{v}"' for k, v in LOG_FIELDS)
-    out = [HEADER, f"log_format {LOG_FORMAT} escape=json '{{{fields}}}';\n\n",
+def render_key_policy(store: KeyStore, usage_js: str | None = None) -> str:
+    """http level: validity with expiry, the usage log format (with tokens when the njs
+    script ``usage_js`` is loaded), limit zones, the 429 texts."""
+    tokens = ""
+    log_fields: tuple[tuple[str, str], ...] = LOG_FIELDS
+    if usage_js:
+        tokens = (f"js_import slm_usage from {usage_js};\n"
+                  + "".join(f"js_var {v};\n" for _, v in TOKEN_FIELDS) + "js_var $slm_tail;\n")
+        log_fields += TOKEN_FIELDS
+    fields = ",".join(f'"{k}":"{v}"' for k, v in log_fields)
+    out = [HEADER, tokens, f"log_format {LOG_FORMAT} escape=json '{{{fields}}}';\n\n",
            "# Known and not expired ($time_iso8601 is the VM's local time, UTC on the image).\n",
            'map "$slm_key_name|$time_iso8601" $slm_key_ok {\n    default 0;\n',
            f'    "~^{DEFAULT}\\|" 1;\n']

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.plan.render import MANAGED, MANAGED_BY
 from appliance.plan.render.keys import LOG_FORMAT
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
@@ -36,6 +37,10 @@ class NginxInputs:
     """Named keys, http level (validity, the usage log format, limit zones): plan/render/keys."""
     key_limits: str = ""
     """Named keys, https server level (limit_req/limit_conn, the JSON 429)."""
+    js_module: str | None = None
+    """njs, loaded once for every script (named keys' token counter)."""
+    token_filter: str = ""
+    """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
     drain_marker: str = ""
@@ -76,7 +81,7 @@ def render_key_map(api_key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
         raise ValueError("API key has characters that cannot be matched safely")
     escaped = re.escape(api_key)
-    return ("# Managed by slm-appliance. Secret: keep 0600.\n"
+    return (f"{MANAGED_BY}. Secret: keep 0600.\n"
             "map $http_authorization $slm_key_ok {\n"
             "    default 0;\n"
             f'    "~^Bearer {escaped}$" 1;\n'
@@ -99,7 +104,8 @@ def render_nginx_conf(i: NginxInputs) -> str:
                                              else "")
     log_format = f" {LOG_FORMAT}" if i.key_policy else ""
     keys_server = f"include {i.key_limits};" if i.key_limits else ""
-    return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+    load = f"load_module {i.js_module};\n" if i.js_module else ""
+    return f"""{load}{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
@@ -204,6 +210,7 @@ http {{
             proxy_buffering off;
             proxy_cache off;
             gzip off;
+            {i.token_filter}
         }}
 
         location /v1/ {{

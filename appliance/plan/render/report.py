@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.keys.store import CONTEXT_KEY_NOTE
+from appliance.plan.render import MANAGED_BY
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
 
 def render_report(i: ReportInputs) -> str:
     warnings = "".join(f"warning_{n} = {w}\n" for n, w in enumerate(i.warnings, 1))
-    return f"""# Managed by slm-appliance.
+    return f"""{MANAGED_BY}.
 [Connection info]
 endpoint = {i.endpoint}
 api_key_file = {i.api_key_file}
@@ -80,7 +81,7 @@ def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
                   wizard: str, root: str, done_marker: str) -> str:
     """Interactive shells only; /etc/motd belongs to the one-apps framework. Root's first
     interactive login starts the wizard until it has been completed once."""
-    return f"""# Managed by slm-appliance: login status banner.
+    return f"""{MANAGED_BY}: login status banner.
 case $- in *i*) ;; *) return 0 2>/dev/null || exit 0 ;; esac
 [ -t 1 ] || return 0 2>/dev/null || exit 0
 _slm_state=$(systemctl is-active llama-server.service local-ai.service 2>/dev/null \\
