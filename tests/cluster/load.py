@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from appliance.perf.bench import BenchError, run_once
+from appliance.errors import BenchError
+from appliance.perf.bench import run_once
 from tests.conftest import SMOLLM
 
 

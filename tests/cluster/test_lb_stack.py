@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from appliance.perf.bench import run_once
-from tests.cluster.conftest import BACKEND, Cluster
+from tests.cluster.conftest import BACKEND, Cluster, lb_answers
 from tests.cluster.load import Load
 from tests.conftest import SMOLLM, wizard
 
@@ -196,3 +196,35 @@ def test_backend_killed_mid_stream(cluster: Cluster) -> None:
                 "messages": [{"role": "user", "content": f"Hi {i}"}], "max_tokens": 4})
             assert r.status_code == 200, r.text
     victim.apply(BACKEND)
+
+
+def test_lb_config_change_reloads_without_cutting_a_stream(cluster: Cluster) -> None:
+    _wait_up(cluster, 2)
+    lb = cluster.lb
+    master = lb.services.pid("haproxy.service")
+    result: dict[str, object] = {}
+    started = threading.Event()
+
+    def stream() -> None:
+        with cluster.lb_client() as c:
+            try:
+                with c.stream("POST", "/v1/chat/completions", headers=cluster.auth(), json={
+                        "messages": [{"role": "user", "content": "Tell a long story."}],
+                        "max_tokens": 160, "stream": True, "ignore_eos": True}) as r:
+                    for line in r.iter_lines():
+                        started.set()
+                        if line == "data: [DONE]":
+                            result["done"] = True
+            except httpx.HTTPError as exc:
+                result["error"] = repr(exc)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    assert started.wait(60)
+    p = lb.apply(lb_answers(cluster.backends, "").replace("leastconn", "roundrobin"))
+    assert "haproxy-test" in p.stdout and "reload haproxy.service" in p.stdout, p.stdout
+    assert "balance roundrobin" in (lb.root / "etc/haproxy/haproxy.cfg").read_text()
+    t.join(timeout=120)
+    assert result == {"done": True}  # the old worker finished the stream after the reload
+    assert lb.services.pid("haproxy.service") == master  # reloaded, not restarted
+    lb.apply(lb_answers(cluster.backends))
