@@ -115,12 +115,11 @@ def check_name(name: str, store: KeyStore, default_secret: str, source: str) -> 
 def check_limits(rpm: int | None, concurrent: int | None, expires: str | None,
                  today: dt.date, source: str) -> None:
     errors = []
-    if rpm is not None and not 1 <= rpm <= MAX_RPM:
-        errors.append(FieldError("--rpm", f"{rpm} is out of range", f"1-{MAX_RPM} requests "
-                                 "per minute, or leave it out for no limit"))
-    if concurrent is not None and not 1 <= concurrent <= MAX_CONCURRENT:
-        errors.append(FieldError("--concurrent", f"{concurrent} is out of range",
-                                 f"1-{MAX_CONCURRENT}, or leave it out for no limit"))
+    for fld, value, top, unit in (("--rpm", rpm, MAX_RPM, " requests per minute"),
+                                  ("--concurrent", concurrent, MAX_CONCURRENT, "")):
+        if value is not None and (type(value) is not int or not 1 <= value <= top):
+            errors.append(FieldError(fld, f"{value!r} is not a whole number from 1 to {top}",
+                                     f"give 1-{top}{unit}, or leave it out for no limit"))
     if expires is not None:
         try:
             day = dt.date.fromisoformat(expires)

@@ -5,6 +5,7 @@ never restarts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -39,6 +40,8 @@ class Keys:
     stack: Stack
     secrets: dict[str, str] = field(default_factory=dict)
     revoked: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    """Secrets replaced by a rotation: refused, and never to be found anywhere either."""
     sent: Counter[str] = field(default_factory=Counter)
     numbers: dict[str, float] = field(default_factory=dict)
 
@@ -205,8 +208,53 @@ def test_usage_counts_match_the_requests_sent(keys: Keys) -> None:
     assert {r["name"]: r["requests"] for r in listing}["bob"] == keys.sent["bob"]
 
 
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_rotate_gives_a_new_secret_and_refuses_the_old(keys: Keys) -> None:
+    pid = _engine_pid(keys.stack)
+    for name in ("bob", "default"):
+        old = keys.stack.key() if name == "default" else keys.secrets[name]
+        p = keys.cli("key", "rotate", name)
+        assert p.returncode == 0, p.stdout + p.stderr
+        new = p.stdout.splitlines()[1].strip()
+        keys.retired.append(old)
+        if name == "default":
+            assert keys.stack.key() == new
+        else:
+            keys.secrets[name] = new
+        assert new != old and keys.get(name).status_code == 200
+        with keys.stack.client() as c:
+            assert c.get("/v1/models", headers=_bearer(old)).status_code == 401
+        keys.sent[NO_KEY] += 1
+    assert _engine_pid(keys.stack) == pid
+
+
+def test_an_expired_key_is_refused_like_a_revoked_one(keys: Keys) -> None:
+    """nginx compares the expiry with its own clock: no apply is needed on the day. The CLI
+    refuses past dates, so the store is edited by hand here, then any apply renders it."""
+    path = keys.stack.root / "etc/slm-appliance/keys.json"
+    store = json.loads(path.read_text())
+    secret = "x" * 43
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    store["keys"].append({"name": "old", "secret": secret, "created": "2026-01-01T00:00:00Z",
+                          "expires": today, "rpm": None, "concurrent": None})
+    path.write_text(json.dumps(store))
+    keys.stack.baseline()
+    keys.secrets["old"] = secret
+    with keys.stack.client() as c:
+        r = c.get("/v1/models", headers=keys.auth("old"))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert keys.get("bob").status_code == 200
+    used = json.loads(keys.cli("usage", "--json").stdout)["keys"]
+    assert used["old"]["errors"] == used["old"]["requests"] == 1  # logged under its name
+    listing = {r["name"]: r for r in json.loads(keys.cli("key", "list", "--json").stdout)}
+    assert listing["old"]["expires"] == today and listing["old"]["expired"]
+
+
 def test_no_secret_in_logs_processes_listings_or_report(keys: Keys) -> None:
-    secrets = [*keys.secrets.values(), keys.stack.key()]
+    secrets = [*keys.secrets.values(), *keys.retired, keys.stack.key()]
     root = keys.stack.root
     outputs = [keys.cli("key", "list").stdout, keys.cli("key", "list", "--json").stdout,
                keys.cli("usage", "--json").stdout, keys.cli("status").stdout]

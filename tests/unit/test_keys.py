@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.answers.schema import defaults
 from appliance.errors import AnswersError
 from appliance.host.paths import Layout
 from appliance.keys import store as ks
@@ -203,3 +204,18 @@ def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
                         "-p", f"{tmp_path}/"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "limit_req zone=slm_rpm_1 nodelay;" in files["limits.conf"]
+
+
+def test_key_commands_need_a_configured_appliance(tmp_path: Path) -> None:
+    """Before the first apply a key command would configure everything: it refuses."""
+    from appliance.apply.runtime import Context
+    from appliance.errors import SetupError
+    from appliance.host.facts import Facts
+    from appliance.host.site import Site
+    from appliance.keys import manage
+
+    facts = Facts(2, 2, frozenset(), 1 << 30, "vm")
+    ctx = Context(Layout(tmp_path), Site(), facts, services=None)  # type: ignore[arg-type]
+    with pytest.raises(SetupError, match="nothing is configured"):
+        manage.add(defaults(), ctx, "ci")
+    assert not list(tmp_path.iterdir())

@@ -83,8 +83,11 @@ def cmd_list(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     print(f"{'NAME':<20} {'CREATED':<21} {'EXPIRES':<11} {'LIMITS':<20} {'REQUESTS':>8}  "
           "LAST USED")
     for r in rows:
-        print(f"{r['name']:<20} {r['created'] or '-':<21} {r['expires'] or '-':<11} "
+        expires = f"{r['expires']}!" if r["expired"] else r["expires"] or "-"
+        print(f"{r['name']:<20} {r['created'] or '-':<21} {expires:<11} "
               f"{_limits(r):<20} {r['requests']:>8}  {r['last_used'] or '-'}")
+    if any(r["expired"] for r in rows):
+        print("!: expired, refused like a revoked key ('wizard key revoke NAME' removes it)")
     return EXIT_OK
 
 
