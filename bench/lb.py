@@ -20,9 +20,8 @@ import httpx
 
 from appliance.perf.bench import Sample, run_once
 from bench.common import Section, fmt, median
-from tests.cluster.conftest import BACKEND, KEY, lb_answers, make_stack
-from tests.conftest import SMOLLM, Stack, wizard
-from tests.ports import Block
+from tests.cluster.conftest import KEY, running_cluster
+from tests.conftest import SMOLLM, Stack
 
 ROUNDS, TOKENS, PAIRS = 4, 96, 30
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -78,27 +77,10 @@ def compare(b1: Stack, lb: Stack) -> Section:
 def run(_stack: object = None) -> Section:
     """Its own three stacks (two one-thread backends, an LB); ``bench.run_all`` passes its
     shared stack, which this comparison does not use."""
-    with tempfile.TemporaryDirectory(prefix="slm-bench-lb-") as tmp:
-        base = Path(tmp)
-        stacks: list[Stack] = []
-        blocks: list[Block] = []
-        try:
-            b1 = make_stack(base, "b1", BACKEND, blocks)
-            stacks.append(b1)
-            b2 = make_stack(base, "b2", BACKEND, blocks)
-            stacks.append(b2)
-            ca = base / "lb/root/etc/slm-appliance/backend-ca.pem"
-            ca.parent.mkdir(parents=True, exist_ok=True)
-            ca.write_bytes(Path(b1.ca).read_bytes() + Path(b2.ca).read_bytes())
-            lb = make_stack(base, "lb", lb_answers([b1, b2]), blocks)
-            stacks.append(lb)
-            time.sleep(3)  # both backends pass their first checks (rise 2)
-            return compare(b1, lb)
-        finally:
-            for s in stacks:
-                wizard("--root", str(s.root), "stop")
-            for block in blocks:
-                block.release()
+    with tempfile.TemporaryDirectory(prefix="slm-bench-lb-") as tmp, \
+            running_cluster(Path(tmp)) as cluster:
+        time.sleep(3)  # both backends pass their first checks (rise 2)
+        return compare(cluster.b1, cluster.lb)
 
 
 if __name__ == "__main__":

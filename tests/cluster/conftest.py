@@ -6,6 +6,7 @@ import json
 import secrets
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,9 @@ class Cluster:
         target.write_bytes(ca)
 
 
-@pytest.fixture(scope="package")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    base_dir = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def running_cluster(base_dir: Path) -> Iterator[Cluster]:
+    """Two one-slot backends and an LB listing them (static), stopped and released after."""
     stacks: list[Stack] = []
     blocks: list[Block] = []
     try:
@@ -88,8 +89,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         stacks.append(b1)
         b2 = make_stack(base_dir, "b2", BACKEND, blocks)
         stacks.append(b2)
-        lb_root = base_dir / "lb" / "root"
-        ca = lb_root / "etc/slm-appliance/backend-ca.pem"
+        ca = base_dir / "lb/root/etc/slm-appliance/backend-ca.pem"
         ca.parent.mkdir(parents=True, exist_ok=True)
         ca.write_bytes(Path(b1.ca).read_bytes() + Path(b2.ca).read_bytes())
         lb = make_stack(base_dir, "lb", lb_answers([b1, b2]), blocks)
@@ -100,3 +100,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             wizard("--root", str(s.root), "stop")
         for block in blocks:
             block.release()
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as c:
+        yield c
