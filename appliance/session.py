@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.answers.catalog import load_catalog
+from appliance.answers.catalog import fetch_model, load_catalog
 from appliance.answers.schema import Answers
 from appliance.answers.stored import Repaired, repaired_answers
 from appliance.apply.changes import actions_for, describe, diff
@@ -186,30 +186,14 @@ class Session:
 
     def download(self, model_id: str, on_progress: Callable[[Any], None]) -> Path:
         """A catalog model into the models folder (resumable, verified)."""
-        m = load_catalog()[model_id]
-        return self.download_url(m.url, m.sha256, on_progress, m.file, m.size)
+        return fetch_model(self.layout, self.site, load_catalog()[model_id], on_progress)
 
     def download_url(self, url: str, sha256: str, on_progress: Callable[[Any], None],
                      name: str | None = None, size: int | None = None) -> Path:
         """Any GGUF by URL and sha256; returns the appliance path to put in model.path."""
-        import re
+        from appliance.host.download import fetch_gguf
 
-        import httpx
-
-        from appliance.errors import DownloadError
-        from appliance.host.download import download
-
-        if not url.startswith(("https://", "http://")):
-            raise DownloadError(f"{url}: only http(s) URLs can be downloaded here")
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-            raise DownloadError("give the file's sha256 (64 hexadecimal characters)")
-        name = name or url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.gguf", name):
-            raise DownloadError(f"{name!r} is not a .gguf file name")
-        path = f"{self.layout.models_dir}/{name}"
-        with httpx.Client(timeout=60) as client:
-            download(client, url, self.layout.map(path), sha256, size, on_progress)
-        return Path(path)
+        return fetch_gguf(self.layout, url, sha256, on_progress, name, size)
 
 
 def client_snippets(endpoint: str, model: str, key_file: str, ca_file: str | None) -> dict[str,

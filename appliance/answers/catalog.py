@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import yaml
+
+from appliance.host.download import Progress, fetch_gguf
+from appliance.host.paths import Layout
+from appliance.host.site import Site
 
 OVERHEAD_BYTES = 256 * 1024 * 1024  # compute buffers, runtime; measured RSS minus weights+KV
 
@@ -38,3 +44,11 @@ def load_catalog() -> dict[str, CatalogModel]:
     text = resources.files("appliance.answers").joinpath("catalog.yaml").read_text(encoding="utf-8")
     entries = yaml.safe_load(text)["models"]
     return {e["id"]: CatalogModel(**e) for e in entries}
+
+
+def fetch_model(layout: Layout, site: Site, entry: CatalogModel,
+                on_progress: Callable[[Progress], None] | None = None) -> Path:
+    """A catalog model into the models folder (resumable, sha256-checked), from the site's
+    mirror when it has one (``model_mirror``: air-gapped sites), else its catalog URL."""
+    url = f"{site.model_mirror.rstrip('/')}/{entry.file}" if site.model_mirror else entry.url
+    return fetch_gguf(layout, url, entry.sha256, on_progress, entry.file, entry.size)

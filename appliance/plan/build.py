@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.answers.context import RULE, context_view
 from appliance.answers.hostport import split_hostport
 from appliance.host.facts import Facts
 from appliance.host.files import FileSpec
@@ -26,6 +27,7 @@ from appliance.plan.render.keys import (
     render_key_names,
     render_key_policy,
 )
+from appliance.plan.render.model_gate import GATE_JS, GATE_JS_FILE, gate_import
 from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
@@ -89,6 +91,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         js_module=js, token_filter=TOKENS_FILTER if js else "",
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
         temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
+        served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "",
         drain_marker=str(m(DRAIN_MARKER)))
     ep = endpoint(r, facts)
     served = sec.served
@@ -103,7 +106,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings),
         acme_last_error=acme.get("last_error"), acme_next_attempt=acme.get("next_attempt"),
         acme_last_renewal=(acme.get("last_renewal") or {}).get("at"),
-        named_keys=tuple(sec.keys.names()))
+        named_keys=tuple(sec.keys.names()), context=tuple(context_view(a)),
+        context_rule=RULE)
     nginx_files = frozenset({"nginx"})
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
@@ -112,6 +116,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                  affects=nginx_files),
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
         FileSpec(layout.nginx_conf, render_nginx_conf(nginx).encode(), 0o644,
+                 affects=nginx_files),
+        FileSpec(GATE_JS_FILE, GATE_JS.encode() if nginx.js_module else None, 0o644,
                  affects=nginx_files),
         *engine.files(r, layout, site),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),

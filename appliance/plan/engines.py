@@ -18,6 +18,7 @@ from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.render import MANAGED
+from appliance.plan.render.nginx import BODY_LIMIT_MB
 from appliance.plan.resolve import Resolved
 
 PROMPT_CACHE_MIB = 256  # llama.cpp's host prompt cache grows to 8 GiB by default ("leak" reports)
@@ -149,6 +150,7 @@ class LocalAI:
             "LOCALAI_WATCHDOG_BUSY_TIMEOUT": WATCHDOG_BUSY,
             "LOCALAI_WATCHDOG_IDLE": "false",
             "LOCALAI_LOG_LEVEL": "info",
+            "LOCALAI_UPLOAD_LIMIT": str(BODY_LIMIT_MB),  # MB; its default 15 < nginx's 16
         }
         return MANAGED + "\n" + "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
 

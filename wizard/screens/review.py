@@ -7,6 +7,8 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
+from appliance.answers.context import RULE
+
 from .base import StepScreen
 
 
@@ -53,7 +55,7 @@ class ReviewScreen(StepScreen):
         files = "\n".join(f"  - {f}" for f in review.files)
         warn = "".join(f"\n[yellow]warning: {w}[/]" for w in review.warnings)
         summary = (f"[b]Services[/]\n{actions}\n[b]Files[/] ({len(review.files)})\n{files}"
-                   f"{warn}\n[b]Diff[/]")
+                   f"{warn}\n[dim]{RULE}[/]\n[b]Diff[/]")
         self.app.call_from_thread(self._show, summary, review.diff, True)
 
     def _show(self, summary: str, diff: str, ok: bool) -> None:

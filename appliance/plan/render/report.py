@@ -28,6 +28,9 @@ class ReportInputs:
     acme_last_renewal: str | None = None
     named_keys: tuple[str, ...] = ()
     """Names only: the report never holds a secret."""
+    context: tuple[tuple[str, str], ...] = ()
+    """Every ONEAPP_* variable and the value in force (context.context_view)."""
+    context_rule: str = ""
 
 
 def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
@@ -42,6 +45,7 @@ def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
 
 def render_report(i: ReportInputs) -> str:
     warnings = "".join(f"warning_{n} = {w}\n" for n, w in enumerate(i.warnings, 1))
+    context = "".join(f"{k} = {v}\n" for k, v in i.context)
     return f"""{MANAGED_BY}.
 [Connection info]
 endpoint = {i.endpoint}
@@ -74,7 +78,10 @@ note = {CONTEXT_KEY_NOTE}
 
 [Test with curl]
 command = {curl_example(i.endpoint, i.api_key_file, i.ca_file, i.model_id)}
-{"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
+
+[Context]
+rule = {i.context_rule}
+{context}{"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
 
 
 def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
