@@ -71,7 +71,7 @@ PARAMS: dict[str, Param] = {
                                      "standalone, backend (publishes itself) or lb"),
     "ONEAPP_SLM_LB_BACKENDS": Param("lb.backends", "str", "lb: onegate or host:port,host:port"),
     "ONEAPP_SLM_LB_BACKENDCA": Param("lb.backend_ca", "str",
-                                     "lb: PEM file the backends' certificates chain to"),
+                                     "lb: PEM file the backend certificates chain to"),
     "ONEAPP_SLM_LB_BALANCE": Param("lb.balance", "str", "lb: leastconn (default) or roundrobin"),
 }
 FIELD_TO_ENV = {p.field: env for env, p in PARAMS.items()}
@@ -134,7 +134,9 @@ def context_view(answers: Answers) -> list[tuple[str, str]]:
     out = []
     for env, p in PARAMS.items():
         section, _, key = p.field.partition(".")
-        value = data[section][key] if key else data[section]
+        value = (data[section] or {}).get(key) if key else data[section]  # no lb: None
+        if isinstance(value, list):  # lb.backends: as ONEAPP_SLM_LB_BACKENDS spells it
+            value = ",".join(value)
         if env == "ONEAPP_SLM_API_KEY":
             value = "(secret: see api_key_file)"
         elif isinstance(value, bool):
