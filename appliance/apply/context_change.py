@@ -111,10 +111,15 @@ def _fetch_or_keep(entry: CatalogModel, answers: Answers, base: Answers, ctx: Co
         # First boot: serve the baked default now, not after a long download.
         apply_answers(fallback, ctx, "context (the image's model while downloading)", acme=False)
 
-    def progress(p: Progress) -> None:
-        ctx.emit(Event("download", "running",
-                       f"{entry.id}: {p.done >> 20} MiB" +
-                       (f" of {p.total >> 20} MiB" if p.total else "")))
+    shown = [-1]
+
+    def progress(p: Progress) -> None:  # every 5 %: a readable configure log
+        step = int((p.fraction or 0) * 20)
+        if step > shown[0]:
+            shown[0] = step
+            ctx.emit(Event("download", "running", f"{entry.id}: {p.done >> 20} of "
+                           f"{(p.total or entry.size) >> 20} MiB"
+                           + (f", {p.eta_s:.0f} s left" if p.eta_s is not None else "")))
 
     try:
         ctx.emit(Event("download", "running", f"{entry.id} is not in this image: downloading"))

@@ -231,6 +231,22 @@ def test_rotate_gives_a_new_secret_and_refuses_the_old(keys: Keys) -> None:
     assert _engine_pid(keys.stack) == pid
 
 
+def test_a_key_from_context_works_and_the_operator_is_told_it_is_visible(keys: Keys) -> None:
+    old = keys.stack.key()
+    secret = "c" * 43
+    env = {**os.environ, "ONEAPP_SLM_API_KEY": secret}
+    p = subprocess.run([sys.executable, "-m", "wizard", "--root", str(keys.stack.root),
+                        "context", "--no-acme"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "warning: a key set through ONEAPP_SLM_API_KEY is visible" in p.stdout
+    assert keys.stack.key() == secret and keys.get("default").status_code == 200
+    assert keys.get("bob").status_code == 200  # named keys untouched
+    report = (keys.stack.root / "etc/one-appliance/config").read_text()
+    assert "Sunstone" in report and "named = bob, rl, one" in report
+    keys.retired.append(old)
+
+
 def test_an_expired_key_is_refused_like_a_revoked_one(keys: Keys) -> None:
     """nginx compares the expiry with its own clock: no apply is needed on the day. The CLI
     refuses past dates, so the store is edited by hand here, then any apply renders it."""

@@ -219,3 +219,15 @@ def test_key_commands_need_a_configured_appliance(tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="nothing is configured"):
         manage.add(defaults(), ctx, "ci")
     assert not list(tmp_path.iterdir())
+
+
+def test_report_lists_key_names_and_warns_about_context_keys() -> None:
+    from appliance.plan.render.report import ReportInputs, render_report
+
+    text = render_report(ReportInputs(
+        endpoint="https://vm/v1", api_key_file="/etc/slm-appliance/api_key", ca_file=None,
+        model_id="m", engine="llama-server", threads=2, context_size=2048, parallel=1,
+        tls_mode="self-signed", tls_domain=None, tls_not_after="2027-01-01T00:00:00Z",
+        memory_estimate_mib=100, named_keys=("ci-bot", "ide")))
+    assert "named = ci-bot, ide" in text and "visible to anyone" in text
+    assert "Sunstone" in ks.CONTEXT_KEY_NOTE and "wizard key add" in ks.CONTEXT_KEY_NOTE

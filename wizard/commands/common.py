@@ -21,7 +21,7 @@ def print_event(e: Event) -> None:
     mark = {"running": "..", "done": "ok", "failed": "!!", "skipped": "--"}.get(e.state, "  ")
     if e.step == "write-file":
         print(f"   [{mark}] wrote {e.detail}")
-    elif e.state != "running" or e.step in ("write", "engine-ready"):
+    elif e.state != "running" or e.step in ("write", "engine-ready", "download"):
         print(f"[{mark}] {e.step}{': ' + e.detail if e.detail else ''}", flush=True)
 
 
