@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 
 from appliance.answers.schema import Answers
-from appliance.apply.probes import engine_url, probe_address
+from appliance.apply.probes import probe_address
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context
 from appliance.cluster.agent import Agent, BackendSelf, http_probe, text_probe
@@ -22,9 +22,10 @@ from appliance.cluster.drain import DrainResult, drain
 from appliance.cluster.onegate import ONE_ENV, OneGate, credentials, read_one_env
 from appliance.errors import ApplianceError, SetupError
 from appliance.host.paths import Layout
-from appliance.plan.engines import ENGINES
+from appliance.plan.engines import ENGINE_UNITS
 from appliance.plan.render.cluster import AGENT_UNIT
 from appliance.plan.state import load_state
+from appliance.status import engine_api
 
 AGENT_INTERVAL_S = 5.0
 
@@ -46,9 +47,14 @@ def backend_self(layout: Layout, answers: Answers) -> BackendSelf:
         sctx.check_hostname = False  # connected by address; the chain is still checked
     health = http_probe(f"https://{host}:{port}/health" if ":" not in host
                         else f"https://[{host}]:{port}/health", sctx)
-    metrics = text_probe(engine_url(answers.listen.engine) + "/metrics")
+    metrics = text_probe(engine_metrics_url(layout))
     return BackendSelf(answers.listen.https, answers.parallel, cert.read_bytes(), health,
                        metrics)
+
+
+def engine_metrics_url(layout: Layout) -> str:
+    """The serving engine's Prometheus text (a blue-green switch moves it between ports)."""
+    return engine_api(layout).removesuffix("/v1") + "/metrics"
 
 
 def run_agent(ctx: Context, answers_now: Callable[[], Answers], once: bool = False,
@@ -77,13 +83,12 @@ def run_agent(ctx: Context, answers_now: Callable[[], Answers], once: bool = Fal
 
 def run_drain(ctx: Context, answers: Answers, timeout: float,
               say: Callable[[str], None] = print, stop: bool = True) -> DrainResult:
-    engine = ENGINES[answers.engine]
-    fetch = text_probe(engine_url(answers.listen.engine) + "/metrics")
+    fetch = text_probe(engine_metrics_url(ctx.layout))
 
     def metrics() -> dict[str, float] | None:
         text = fetch()
         return parse_metrics(text) if text is not None else None
 
-    return drain(ctx.layout, ctx.services, [AGENT_UNIT, engine.unit], metrics,
+    return drain(ctx.layout, ctx.services, [AGENT_UNIT, *ENGINE_UNITS], metrics,
                  onegate_for(ctx.layout), timeout, ctx.clock, ctx.sleep, say, stop)
 

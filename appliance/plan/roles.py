@@ -20,7 +20,7 @@ from appliance.host.paths import Layout
 from appliance.host.services import HAPROXY, NGINX
 from appliance.host.site import Site
 from appliance.plan.build import Plan
-from appliance.plan.engines import ENGINES
+from appliance.plan.engines import ENGINE_UNITS
 from appliance.plan.render.cluster import (
     AGENT_UNIT,
     DRAIN_UNIT,
@@ -36,6 +36,7 @@ from appliance.plan.render.haproxy import (
 )
 from appliance.plan.secrets import Secrets
 from appliance.plan.state import DRAIN_MARKER
+from appliance.plan.strategy import EngineStep, Strategy
 from appliance.tls import selfsigned as tls
 
 HAPROXY_DIR = "/etc/haproxy"
@@ -60,7 +61,7 @@ def with_role(plan: Plan, site: Site, layout: Layout, sec: Secrets) -> Plan:
         files.append(FileSpec(unit, render_agent_unit(site, layout, "backend").encode(), 0o644,
                               affects=frozenset({"units", AGENT_UNIT})))
         files.append(FileSpec(f"{layout.systemd_dir}/{DRAIN_UNIT}", render_drain_unit(
-            site, layout, plan.engine_unit or "").encode(), 0o644, affects=frozenset({"units"})))
+            site, layout, ENGINE_UNITS).encode(), 0o644, affects=frozenset({"units"})))
         daemons.append(AGENT_UNIT)
         if site.service_manager == "systemd":
             timers.append(DRAIN_UNIT)  # ExecStop only: "active" means armed for shutdown
@@ -129,10 +130,11 @@ def _lb(plan: Plan, site: Site, layout: Layout, sec: Secrets) -> Plan:
         files.append(FileSpec(f"{layout.systemd_dir}/{AGENT_UNIT}", render_agent_unit(
             site, layout, "lb").encode(), 0o644, affects=frozenset({"units", AGENT_UNIT})))
         daemons.append(AGENT_UNIT)
-    others = [*(e.unit for e in ENGINES.values()), NGINX, DRAIN_UNIT,
+    others = [*ENGINE_UNITS, NGINX, DRAIN_UNIT,
               *([] if daemons else [AGENT_UNIT])]
     state = {k: v for k, v in plan.state.items() if k not in ("sha256_stamps",)}
-    return replace(plan, files=files, engine_unit=None, front_unit=HAPROXY, other_units=others,
+    return replace(plan, files=files, engine_unit=None, engine_step=EngineStep(Strategy.KEEP),
+                   front_unit=HAPROXY, other_units=others,
                    daemons=daemons, state=state | {"role": "lb", "engine_unit": None,
                                                    "backends": [s.address for s in
                                                                 backends.servers]})

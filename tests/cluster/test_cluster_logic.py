@@ -146,6 +146,7 @@ def test_shutdown_drain_leaves_stopping_to_systemd(tmp_path: Path) -> None:
                    lambda: {}, None, 60, lambda: now[0],
                    lambda s: now.__setitem__(0, now[0] + s), stop=False)
     assert result.clean and result.stopped == [] and "llama-server.service" in services.active
-    unit = render_drain_unit(Site(), Layout(Path("/")), "llama-server.service")
-    assert "After=network-online.target llama-server.service nginx.service" in unit
+    unit = render_drain_unit(Site(), Layout(Path("/")), ("llama-server.service",
+                                                         "llama-server-b.service"))
+    assert "After=network-online.target llama-server.service llama-server-b.service" in unit
     assert "drain --timeout 150 --leave-running" in unit and "TimeoutStopSec=170" in unit

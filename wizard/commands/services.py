@@ -9,7 +9,7 @@ from typing import Any
 from appliance.host.paths import Layout
 from appliance.host.services import HAPROXY, NGINX, manager_for
 from appliance.host.site import Site
-from appliance.plan.engines import ENGINES
+from appliance.plan.engines import ENGINE_UNITS
 from appliance.plan.render.cluster import AGENT_UNIT
 from appliance.status import status
 
@@ -35,7 +35,7 @@ def cmd_status(args: argparse.Namespace, layout: Layout, site: Site) -> int:
 
 def cmd_stop(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     services = manager_for(site, layout)
-    for unit in (AGENT_UNIT, *(e.unit for e in ENGINES.values()), NGINX, HAPROXY):
+    for unit in (AGENT_UNIT, *ENGINE_UNITS, NGINX, HAPROXY):
         if services.is_active(unit):
             services.stop(unit)
             print(f"stopped {unit}")

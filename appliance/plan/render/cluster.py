@@ -38,14 +38,14 @@ WantedBy=multi-user.target
 """
 
 
-def render_drain_unit(site: Site, layout: Layout, engine_unit: str) -> str:
+def render_drain_unit(site: Site, layout: Layout, engine_units: tuple[str, ...]) -> str:
     """Stopped first at shutdown (it starts after them): the drain runs while the engine and
     nginx still serve, inside the hypervisor's 180 s ACPI window."""
     stop = _wizard(site, layout, "drain", "--timeout", str(DRAIN_TIMEOUT_S), "--leave-running")
     return f"""{MANAGED}
 [Unit]
 Description=SLM appliance: drain this backend before the engine stops (scale-in, shutdown)
-After=network-online.target {engine_unit} nginx.service {AGENT_UNIT}
+After=network-online.target {" ".join(engine_units)} nginx.service {AGENT_UNIT}
 
 [Service]
 Type=oneshot
