@@ -286,8 +286,9 @@ def test_bench_json_on_the_real_stack(stack: Stack) -> None:
                "--repetitions", "2", check=True)
     out = json.loads(p.stdout)
     assert out["model"] == SMOLLM and out["timing_source"] == "engine"
-    assert out["generation_tokens_per_s"] > 5 and out["prompt_tokens_per_s"] > 5
-    assert 0 < out["ttft_ms"] < 30000 and out["threads"] >= 1
+    assert out["generation_tokens_per_s"] > 0 and out["prompt_tokens_per_s"] > 0  # speed: bench/
+    runs = [(r["generated_tokens"], r["prompt_tokens"] > 0) for r in out["runs"]]
+    assert runs == [(32, True)] * 2 and out["ttft_ms"] > 0 and out["threads"] >= 1
 
 
 def test_tune_measures_candidates_and_restores(fresh: Stack) -> None:
