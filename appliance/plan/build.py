@@ -17,6 +17,7 @@ from appliance.answers.hostport import split_hostport
 from appliance.host.facts import Facts
 from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
+from appliance.host.services import NGINX
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINE_UNITS, ENGINES, LocalAI
 from appliance.plan.render import MANAGED_BY
@@ -39,7 +40,7 @@ from appliance.plan.render.units import (
 )
 from appliance.plan.resolve import Resolved, stamp_key
 from appliance.plan.secrets import Secrets, Served
-from appliance.plan.state import DONE_MARKER
+from appliance.plan.state import DONE_MARKER, DRAIN_MARKER
 from appliance.plan.strategy import EngineStep, Strategy
 from appliance.tls import selfsigned as tls
 from appliance.tls.attempts import STATUS_FILE, load_status
@@ -49,7 +50,8 @@ from appliance.tls.attempts import STATUS_FILE, load_status
 class Plan:
     resolved: Resolved
     files: list[FileSpec]
-    engine_unit: str
+    engine_unit: str | None
+    """None on the lb role: no engine runs there."""
     other_units: list[str]
     dirs: list[tuple[str, int]]
     state: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +63,10 @@ class Plan:
     """Where the planned engine instance listens (its slot's loopback address)."""
     engine_step: EngineStep = field(default_factory=lambda: EngineStep(Strategy.KEEP))
     """How the engine takes this plan (set by the apply, which sees the services)."""
+    front_unit: str = NGINX
+    """What terminates TLS and checks the key: nginx, or HAProxy on the lb role."""
+    daemons: list[str] = field(default_factory=list)
+    """Long-running helpers (the cluster agent): started if down, restarted when units change."""
 
 
 def endpoint(r: Resolved, facts: Facts, served_mode: str = "self-signed") -> str:
@@ -100,7 +106,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
         temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
         hsts=sec.served.mode != "self-signed", worker_connections=workers, nofile=nofile,
-        served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "")
+        served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "",
+        drain_marker=str(m(DRAIN_MARKER)))
     served = sec.served
     ep = endpoint(r, facts, served.mode)
     not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")

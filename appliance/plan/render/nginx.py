@@ -88,6 +88,8 @@ class NginxInputs:
     gate_import: str = ""
     """With njs: the served-model gate's js_import; a request naming another model gets a 400
     (plan/render/model_gate.py)."""
+    drain_marker: str = ""
+    """While this file exists ``/health`` answers 503 "draining" (``wizard drain``)."""
 
 
 def _listen(value: str) -> str:
@@ -99,6 +101,18 @@ UNAUTHORIZED = json_error("Missing or invalid API key: send the header "
                           "invalid_api_key")
 KEY_CHECK = f"""if ($slm_key_ok = 0) {{
                 return 401 {UNAUTHORIZED};
+            }}"""
+
+
+def _drain(marker: str) -> str:
+    """The LB's checks see 503 and stop choosing this backend; streams in flight go on."""
+    if not marker:
+        return ""
+    body = json_error("This server is draining: it finishes its requests, then stops.",
+                      "unavailable_error", "draining")
+    return f"""
+            if (-f {marker}) {{
+                return 503 {body};
             }}"""
 
 
@@ -252,7 +266,7 @@ http {{
         {_server_common()}
 
         # Readiness probe, open without the key: 200 when the model is loaded, else 503 JSON.
-        location = /health {{
+        location = /health {{{_drain(i.drain_marker)}
             if ($request_method !~ ^(GET|HEAD)$) {{
                 return 405;
             }}
