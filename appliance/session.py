@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,13 @@ from appliance.answers.stored import Repaired, repaired_answers
 from appliance.apply.changes import actions_for, describe, diff
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
+from appliance.apply.summary import Line, summarize_plan
 from appliance.apply.transaction import ApplyResult
 from appliance.host.facts import Facts
 from appliance.host.paths import Layout
 from appliance.host.site import Site
-from appliance.plan.state import DONE_MARKER
+from appliance.plan.state import DONE_MARKER, load_state
+from appliance.plan.strategy import EngineStep, Strategy
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ class Review:
     actions: list[str]
     files: list[str]
     warnings: list[str]
+    summary: list[Line] = field(default_factory=list)
+    """One plain line per change, what restarts and for how long: show these first."""
+    engine: EngineStep = field(default_factory=lambda: EngineStep(Strategy.KEEP))
+    """How the engine takes the change (switch with no downtime, or restart with a gap)."""
 
     @property
     def empty(self) -> bool:
@@ -119,16 +125,16 @@ class Session:
         """The exact file diff and service actions an apply would perform (raises
         AnswersError when the answers are invalid). Changes nothing."""
         from appliance.apply.run import make_plan
-        from appliance.host.services import manager_for
 
         ctx = self._context(lambda e: None)
         plan = make_plan(answers, ctx, "wizard")
         changes = diff(plan, self.layout)
-        actions = actions_for(changes, plan, manager_for(self.site, self.layout))
+        actions = actions_for(changes, plan, ctx.services)
+        summary = summarize_plan(load_state(self.layout), plan, changes, actions)
         if answers.tls.mode == "letsencrypt":
             actions.append(f"obtain a certificate for {answers.tls.domain} (Let's Encrypt)")
         return Review(describe(changes), actions, [c.spec.path for c in changes],
-                      list(plan.resolved.warnings))
+                      list(plan.resolved.warnings), summary, plan.engine_step)
 
     def apply(self, answers: Answers, emit: Callable[[Event], None]) -> ApplyResult:
         return apply_answers(answers, self._context(emit), "wizard")

@@ -35,8 +35,9 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port_base(offsets: tuple[int, ...] = (80, 81, 443, 444, 445)) -> int:
-    """A base whose sandbox ports (base + 80/81/443) and a few spares are free on loopback."""
+def free_port_base(offsets: tuple[int, ...] = (80, 81, 82, 443, 444, 445)) -> int:
+    """A base whose sandbox ports (base + 80/81/443, 82 for the engine's second instance)
+    and a few spares are free on loopback."""
     for _ in range(200):
         base = random.randrange(20000, 40000, 1000)
         if all(port_free(base + off) for off in offsets):
@@ -119,6 +120,7 @@ def setup(layout: Layout, port_base: int, hosts: dict[str, str] | None = None) -
     layout.root.mkdir(parents=True, exist_ok=True)
     site = Site(service_manager="sandbox", llama_server_bin=find_llama_server(),
                 localai_bin=str(layout.map("/usr/local/bin/local-ai")), nginx_bin=find_nginx(),
+                haproxy_bin=shutil.which("haproxy") or "/usr/sbin/haproxy",
                 wizard_bin=str(Path(sys.executable).with_name("wizard")),
                 engine_user=None, nginx_user=getpass.getuser(), ready_timeout=120.0,
                 defaults=default_answers(port_base), hosts=hosts)

@@ -23,6 +23,7 @@ from appliance.host.facts import detect
 from appliance.host.paths import Layout
 from appliance.host.services import Sandbox
 from appliance.host.site import load_site
+from appliance.plan.state import load_state
 from tests.acme_server import start_pebble
 from tests.conftest import GEMMA, SMOLLM, tree_hashes, wizard
 from tests.http_stub import serve_http
@@ -61,7 +62,8 @@ class VM(Framework):
 
     def pids(self) -> tuple[int | None, int | None]:
         s = self.services()
-        return s.pid("llama-server.service"), s.pid("nginx.service")
+        unit = load_state(Layout(self.root)).get("engine_unit", "llama-server.service")
+        return s.pid(str(unit)), s.pid("nginx.service")
 
     def hashes(self) -> dict[str, str]:
         return tree_hashes(self.root, ignore=STATUS_FILES)
@@ -140,7 +142,8 @@ def test_boots_reboot_and_context_change(vm: VM) -> None:
 
     nginx = vm.pids()[1]
     vm.boot(ONEAPP_SLM_ENGINE_THREADS="1", ONEAPP_SLM_MODEL_CONTEXT="1024")
-    unit = (vm.root / "etc/systemd/system/llama-server.service").read_text()
+    engine = load_state(Layout(vm.root))["engine_unit"]  # a change switches engine instances
+    unit = (vm.root / f"etc/systemd/system/{engine}").read_text()
     assert "--threads 1 " in unit and "--ctx-size 1024 " in unit
     assert vm.pids()[1] == nginx and vm.secrets() == secrets
 

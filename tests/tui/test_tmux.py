@@ -54,7 +54,7 @@ def test_threads_change_by_keyboard_in_tmux(fresh: Stack) -> None:
         wait_text(name, "Parallel slots")
         keys(name, "End", *["BSpace"] * 6, "1")
         assert "▊  1 " in wait_text(name, "Threads")
-        for marker in ("Let's Encrypt for a domain", "Keep this key", "restart llama-server"):
+        for marker in ("Let's Encrypt for a domain", "Keep this key", "llama-server"):
             keys(name, "C-n")
             wait_text(name, marker)
         keys(name, "C-n")

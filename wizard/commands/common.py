@@ -48,6 +48,8 @@ def finish(result: ApplyResult, ctx: Context) -> int:
         print(f"warning: {w}")
     if result.noop and not result.tls:
         print("nothing to change: the running configuration already matches")
+    elif not result.noop:
+        print("\nchanged:\n" + "".join(f"  {line}\n" for line in result.summary), end="")
     print_summary(ctx)
     return tls_exit(result.tls)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.keys.store import CONTEXT_KEY_NOTE
+from appliance.plan.engines import ENGINE_UNITS
 from appliance.plan.render import MANAGED_BY
 
 
@@ -91,7 +92,7 @@ def render_banner(report_file: str, api_key_file: str, endpoint: str, model_id: 
     return f"""{MANAGED_BY}: login status banner.
 case $- in *i*) ;; *) return 0 2>/dev/null || exit 0 ;; esac
 [ -t 1 ] || return 0 2>/dev/null || exit 0
-_slm_state=$(systemctl is-active llama-server.service local-ai.service 2>/dev/null \\
+_slm_state=$(systemctl is-active {" ".join(ENGINE_UNITS)} 2>/dev/null \\
   | grep -m1 -x active || echo "not running")
 printf '\\n  SLM appliance  %s\\n' "OpenAI-compatible API"
 printf '  endpoint : %s\\n' "{endpoint}"
