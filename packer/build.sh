@@ -57,4 +57,5 @@ CHECKPOINT_DISABLE=1 PACKER_LOG=${PACKER_LOG:-0} packer build -force \
     -var "one_apps_dir=$one_apps" -var "dist_dir=$dist" -var "accelerator=$accel" \
     -var "cpu_model=$([ "$accel" = kvm ] && echo host || echo max)" \
     -var "default_model=$model" slm-appliance.pkr.hcl
+rm -rf build/image  # the uncompressed build disk (as one-apps' build.sh removes its work dir)
 step="done"

@@ -97,6 +97,12 @@ printf 'exit 0\n' > "$rootfs/usr/sbin/policy-rc.d"
 chroot "$rootfs" env DIST_VER=12 bash /tmp/98-collect-garbage.sh >&2
 rm -f "$rootfs"/tmp/{80,81,11,98}-*.sh "$rootfs"/etc/ssh/ssh_host_*
 for m in dev/pts dev proc sys; do umount "$rootfs/$m"; done
+# one-context-local waits for the context CD (dev-sr0.device) only systemd's default 90 s; an
+# emulated (TCG) or overloaded host can take longer to probe the IDE CD, and a VM that starts
+# without its context has no network. Wait longer for that one device.
+install -d "$rootfs/etc/systemd/system/dev-sr0.device.d"
+printf '[Unit]\nJobRunningTimeoutSec=10min\nJobTimeoutSec=10min\n' \
+    > "$rootfs/etc/systemd/system/dev-sr0.device.d/slm-context-cd.conf"
 echo "LABEL=root / ext4 defaults 0 1" > "$rootfs/etc/fstab"
 echo localhost > "$rootfs/etc/hostname"
 truncate -s0 "$rootfs/etc/machine-id"
