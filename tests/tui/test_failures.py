@@ -256,3 +256,22 @@ async def test_review_never_applies_on_next() -> None:
         await pilot.press("ctrl+n", "enter")
         await pilot.pause()
         assert app.step == "review" and not calls
+
+
+async def test_cursor_starts_on_the_chosen_option_and_the_choice_is_marked_in_text() -> None:
+    from wizard.screens.base import Choices
+
+    app = WizardApp(FakeSession())
+    async with app.run_test(size=SIZE) as pilot:
+        await to(pilot, "tls")
+        await choose(pilot, "#letsencrypt")
+        app.screen.query_one("#domain", Input).value = "llm.example.com"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.step == "performance")
+        await next_step(pilot, "tls")
+        mode = app.screen.query_one("#mode", Choices)
+        await wait_for(pilot, lambda: mode._selected == 1)
+        assert mode.pressed_index == 1
+        assert "●" in str(app.screen.query_one("#letsencrypt").render())
+        assert "●" not in str(app.screen.query_one("#self-signed").render())
+        assert app.screen.query_one("#domain", Input).value == "llm.example.com"  # kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,29 @@ class Keys:
         time.sleep(0.1)
 
 
+def wait_focus(session: str, label: str) -> None:
+    """Wait until the field named ``label`` has the focus (the wizard marks it with "▸"):
+    keys typed faster than the app handles them could otherwise reach a widget before a
+    pending focus change does."""
+    wait_text(session, f"▸ {label}", timeout=30)
+
+
+def wait_field(session: str, label: str, value: str) -> None:
+    """Wait until the field on the row showing ``label`` shows ``value`` (typed keys have all
+    arrived before the next command key reads the field)."""
+    pattern = re.compile(re.escape(label) + r"\s+" + re.escape(value) + r"(\s|$)")
+    wait_text_match(session, pattern)
+
+
+def wait_text_match(session: str, pattern: re.Pattern[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(pattern.search(row) for row in screen(session).splitlines()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{pattern.pattern!r} never appeared:\n{screen(session)}")
+
+
 def exited(session: str) -> bool:
     dead = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_dead}"],
                           capture_output=True, text=True)
@@ -82,9 +106,11 @@ def test_model_and_threads_change_in_a_few_keys(fresh: Stack, tui: tuple[str, Ke
     keys("C-n")
     wait_text(name, "Trained ctx")
     keys("Down")  # smollm2 -> gemma3, the next row of the catalog
+    wait_text(name, f"▶ {GEMMA}")
     keys("C-n")
-    wait_text(name, "Parallel slots")
+    wait_focus(name, "Threads")
     keys("1")  # the threads box has focus and its text is selected: typing replaces it
+    wait_field(name, "Threads", "1")
     keys("C-r")
     review = wait_text(name, "Exact diff")
     lines = review.splitlines()
@@ -115,17 +141,37 @@ def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
     pid = fresh.services.pid("llama-server.service")
     keys("C-n")
     wait_text(name, "Trained ctx")
-    keys("Tab", "0", "C-n")  # the context box
+    keys("Tab")
+    wait_focus(name, "Context tokens")
+    keys("0")
+    wait_field(name, "Context tokens", "0")
+    keys("C-n")
     shown = wait_text(name, "model.context_size")
     assert "Context tokens" in shown and "out of range" in shown
-    keys("BSpace", *"4096", "C-n")
-    wait_text(name, "Parallel slots")
-    keys("Tab", "0", "C-n")  # the parallel box
+    keys("BSpace", *"4096")
+    wait_field(name, "Context tokens", "4096")
+    keys("C-n")
+    wait_focus(name, "Threads")
+    keys("Tab")
+    wait_focus(name, "Parallel slots")
+    keys("0")
+    wait_field(name, "Parallel slots", "0")
+    keys("C-n")
     shown = wait_text(name, "✖ parallel")
     assert "Parallel slots" in shown and "out of range" in shown
-    keys("BSpace", "1", "C-n")
+    keys("BSpace", "1")
+    wait_field(name, "Parallel slots", "1")
+    keys("C-n")
     wait_text(name, "Let's Encrypt for a domain")
-    keys("Down", "space", "Tab", *"llm.test", "Tab", *"ops-at-example", "C-n")
+    keys("Down", "space", "Tab")
+    wait_focus(name, "Domain")
+    keys(*"llm.test")
+    wait_field(name, "Domain", "llm.test")
+    keys("Tab")
+    wait_focus(name, "E-mail")
+    keys(*"ops-at-example")
+    wait_field(name, "E-mail (optional)", "ops-at-example")
+    keys("C-n")
     shown = wait_text(name, "tls.email")
     assert "not an e-mail address" in shown and "Domain" in shown
     keys("C-q")
@@ -135,7 +181,7 @@ def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
     while not exited(name):
         assert time.monotonic() < deadline, "the wizard did not exit"
         time.sleep(0.1)
-    applied = fresh.root / "etc/slm-appliance/answers.applied.yaml"
+    applied = fresh.layout.map(fresh.layout.applied_answers)
     ok = wizard("--root", str(fresh.root), "--validate", str(applied))
     assert ok.returncode == 0, ok.stderr
     assert fresh.services.pid("llama-server.service") == pid

@@ -34,4 +34,8 @@ def cmd_tui(args: argparse.Namespace, layout: Layout, site: Site) -> int:
                        emit=emit)
 
     facts = facts_mod.detect()
-    return WizardApp(Session(layout, site, facts, context)).run() or EXIT_OK
+    app = WizardApp(Session(layout, site, facts, context))
+    code = app.run() or EXIT_OK
+    if app.exit_summary:  # after the screen is restored, so it stays in the terminal
+        print(app.exit_summary)
+    return code

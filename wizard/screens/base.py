@@ -83,6 +83,17 @@ def field_error(widget_id: str) -> Static:
     return Static("", id=f"{widget_id}-error", classes="field-error", markup=False)
 
 
+class FieldLabel(Static):
+    """A field's name; "▸" marks the field that has the focus (in text, not only colour)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f"  {text}", markup=False)
+        self.text = text
+
+    def mark(self, focused: bool) -> None:
+        self.update(f"{'▸' if focused else ' '} {self.text}")
+
+
 class Choice(RadioButton):
     """A radio button whose state is also text: ● when chosen, blank otherwise."""
 
@@ -117,6 +128,7 @@ class StepScreen(Screen[None]):
     NEXT_LABEL = "Next"
     BACK = True
     AUTO_FOCUS = "#next"
+    BODY_FOCUS = False
     BINDINGS: ClassVar = [Binding("ctrl+n", "next", "Next"),
                           Binding("ctrl+r", "review", "Review")]
 
@@ -126,8 +138,25 @@ class StepScreen(Screen[None]):
 
     @on(events.Mount)
     def _show_pending_errors(self) -> None:
+        # Focus now, before the first frame: a key typed as soon as the screen shows must
+        # reach the field the operator sees focused (AUTO_FOCUS alone waits for the resume).
+        for target in self.query(self.AUTO_FOCUS).results(Widget):
+            if target.focusable:
+                self.set_focus(target)
+                break
         if self.pending_errors:
             self.call_after_refresh(self.show_errors, self.pending_errors)
+
+    @on(events.DescendantFocus)
+    def _mark_focused_field(self, event: events.DescendantFocus) -> None:
+        before: Widget | None = None
+        row = event.widget.parent
+        if row is not None and row.has_class("row"):
+            siblings = list(row.children)
+            i = siblings.index(event.widget)
+            before = siblings[i - 1] if i else None
+        for label in self.query(FieldLabel).results(FieldLabel):
+            label.mark(label is before)
 
     @property
     def host(self) -> Host:
@@ -139,7 +168,8 @@ class StepScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(step_bar(self.STEP, self.app.size.width), id="stepbar")
-        with VerticalScroll(classes="body"):
+        with VerticalScroll(classes="body") as body:
+            body.can_focus = self.BODY_FOCUS  # Tab goes from field to field, not to the frame
             yield from self.body()
         with Horizontal(classes="buttons"):
             yield from self.buttons()
@@ -187,7 +217,7 @@ class StepScreen(Screen[None]):
 
     def action_review(self) -> None:
         """Ctrl+R: straight to Review (through the gate, like Next)."""
-        if self.STEP in STEPS[1:5]:
+        if self.STEP in STEPS[:5]:
             self.app.post_message(Navigate(self.STEP, self.values(), "review"))
 
     # -- errors at their fields ---------------------------------------------------------------

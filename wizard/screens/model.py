@@ -9,9 +9,9 @@ from typing import Any
 from textual import on
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
-from .base import StepScreen, field_error, human_bytes
+from .base import FieldLabel, StepScreen, field_error, human_bytes
 from .drafts import model_values
 from .fields import scalar
 
@@ -34,19 +34,19 @@ class ModelScreen(StepScreen):
         yield field_error("models")
         yield Static("", id="model-hint")
         with Horizontal(classes="row"):
-            yield Label("Context tokens")
+            yield FieldLabel("Context tokens")
             yield Input(str(model.get("context_size", "")), id="context", compact=True)
         yield field_error("context")
         with Horizontal(classes="row"):
-            yield Label("Or a GGUF path")
+            yield FieldLabel("Or a GGUF path")
             yield Input(model.get("path") or "", id="path",
                         placeholder="/opt/slm-appliance/models/custom.gguf", compact=True)
         yield field_error("path")
         with Horizontal(classes="row"):
-            yield Label("Or download URL")
+            yield FieldLabel("Or download URL")
             yield Input(id="url", placeholder="https://.../model.gguf", compact=True)
         with Horizontal(classes="row"):
-            yield Label("  with sha256")
+            yield FieldLabel("with sha256")
             yield Input(id="sha", placeholder="64 hex characters", compact=True)
         yield field_error("sha")
         with Horizontal(classes="row"):

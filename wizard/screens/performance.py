@@ -8,9 +8,9 @@ from typing import Any
 from textual import on
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
-from .base import StepScreen, field_error, human_bytes, plural
+from .base import FieldLabel, StepScreen, field_error, human_bytes, plural
 from .drafts import speed_values
 from .fields import scalar
 from .speed_text import bench_summary, busy_warning, slot_hint, tune_summary
@@ -29,10 +29,10 @@ class PerformanceScreen(StepScreen):
         if cpu.warning:
             yield Static(cpu.warning, classes="warning")
         with Horizontal(classes="row"):
-            yield Label("Threads")
+            yield FieldLabel("Threads")
             yield Input(str(self.draft.get("threads", "")), id="threads",
                         placeholder="auto or a number", compact=True)
-            yield Label("Parallel slots")
+            yield FieldLabel("Parallel slots")
             yield Input(str(self.draft.get("parallel", "")), id="parallel", compact=True)
         yield field_error("threads")
         yield field_error("parallel")

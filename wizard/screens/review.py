@@ -41,6 +41,7 @@ def plain_lines(review: Any, before: dict[str, Any], after: dict[str, Any]) -> l
 class ReviewScreen(StepScreen):
     STEP = "review"
     AUTO_FOCUS = ".body"  # the text scrolls with PgDn/arrows; Enter applies nothing
+    BODY_FOCUS = True
     BINDINGS: ClassVar = [Binding("a", "apply", "Apply"),
                           Binding("ctrl+n", "next", "Next", show=False)]
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from textual import on
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
-from .base import Choice, Choices, StepScreen, Tick, field_error
+from .base import Choice, Choices, FieldLabel, StepScreen, Tick, field_error
 from .drafts import tls_values
 from .fields import gate, merge, on_step, optional
 from .messages import Navigate
@@ -58,12 +58,12 @@ class TLSScreen(StepScreen):
                          value=tls.get("mode") == "letsencrypt")
         yield field_error("mode")
         with Horizontal(classes="row"):
-            yield Label("Domain")
+            yield FieldLabel("Domain")
             yield Input(tls.get("domain") or "", id="domain", placeholder="llm.example.com",
                         compact=True)
         yield field_error("domain")
         with Horizontal(classes="row"):
-            yield Label("E-mail (optional)")
+            yield FieldLabel("E-mail (optional)")
             yield Input(tls.get("email") or "", id="email", placeholder="ops@example.com",
                         compact=True)
         yield field_error("email")
