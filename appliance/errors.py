@@ -3,10 +3,13 @@
     ApplianceError            anything we report without a traceback
     ├── AnswersError          invalid input: carries every FieldError (exit 2)
     ├── SetupError            the machine lacks something (binary, sandbox not set up)
+    ├── LockedError           another apply holds the lock: nothing was started (exit 1)
     ├── ApplyError            apply failed and was rolled back (carries step + log tail)
-    │   └── LockedError       another apply holds the lock
     ├── ServiceError          a service would not start/stop/reload
-    └── AcmeError             no certificate this time (carries the AcmeFailure; exit 3)
+    ├── AcmeError             no certificate this time (carries the AcmeFailure; exit 3)
+    ├── BenchError            the engine failed during a benchmark request
+    └── DownloadError         a model download failed or did not verify
+    GGUFError (ValueError)    not a readable GGUF; resolve reports it as a FieldError
 """
 
 from __future__ import annotations
@@ -42,11 +45,14 @@ class AnswersError(ApplianceError):
 
     exit_code = 2
 
-    def __init__(self, errors: list[FieldError], source: str = "answers") -> None:
+    def __init__(self, errors: list[FieldError], source: str = "answers", hint: str = "") -> None:
         self.errors = errors
         self.source = source
+        self.hint = hint
         lines = [f"{source}: {len(errors)} problem(s), nothing was changed:"]
         lines += [f"  - {e}" for e in errors]
+        if hint:
+            lines.append(hint)
         super().__init__("\n".join(lines))
 
 
@@ -76,11 +82,13 @@ class ApplyError(ApplianceError):
         return msg
 
 
-class LockedError(ApplyError):
-    """Another apply is running."""
+class LockedError(ApplianceError):
+    """Another apply holds the lock (its pid is in the lock file); this one started nothing."""
 
-    def __init__(self, lock_path: str) -> None:
-        super().__init__("lock", f"another apply is running (lock {lock_path})", rolled_back=True)
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        holder = f" (pid {pid})" if pid else ""
+        super().__init__(f"another apply is running{holder}; nothing was changed")
 
 
 class AcmeError(ApplianceError):
@@ -91,3 +99,15 @@ class AcmeError(ApplianceError):
     def __init__(self, failure: AcmeFailure) -> None:
         self.failure = failure
         super().__init__(failure.message)
+
+
+class BenchError(ApplianceError):
+    """The engine failed during a benchmark request."""
+
+
+class DownloadError(ApplianceError):
+    """A model download failed or did not match its sha256; no model file was replaced."""
+
+
+class GGUFError(ValueError):
+    """A file is not a readable GGUF (``resolve`` turns it into a FieldError)."""

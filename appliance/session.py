@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from appliance.answers.catalog import load_catalog
-from appliance.answers.schema import Answers, load_yaml, parse
+from appliance.answers.schema import Answers
+from appliance.answers.stored import Repaired, repaired_answers
 from appliance.apply.changes import actions_for, describe, diff
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
@@ -85,12 +86,13 @@ class Session:
         return status(self.layout, manager_for(self.site, self.layout))
 
     def answers(self) -> Answers:
-        """What runs now (the last applied answers), else the defaults."""
-        base = parse(self.site.defaults, "site") if self.site.defaults else Answers()
-        last = self.layout.map(self.layout.applied_answers)
-        if last.exists():
-            return parse(load_yaml(last.read_text(), str(last)), str(last), base)
-        return base
+        """Where the wizard starts: what runs now (the last applied answers over the site
+        defaults), with any invalid stored value replaced by its default."""
+        return self.start().answers
+
+    def start(self) -> Repaired:
+        """The starting answers and the stored values that had to be replaced (to show)."""
+        return repaired_answers(self.layout, self.site)
 
     def cpu(self) -> CpuInfo:
         f = self.facts
@@ -140,20 +142,34 @@ class Session:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
 
+    # -- named keys (appliance/keys): each change is an apply (nginx reload only) --------------
+    def keys(self) -> list[dict[str, Any]]:
+        """Every key with limits and use, ``default`` first; never a secret."""
+        from appliance.keys.manage import listing
+
+        return listing(self.layout)
+
+    def add_key(self, name: str, rpm: int | None = None, concurrent: int | None = None,
+                expires: str | None = None) -> str:
+        """Add a named key; returns its secret, for the caller to show once."""
+        from appliance.keys import manage
+
+        r = manage.add(self.answers(), self._context(lambda e: None), name, rpm=rpm,
+                       concurrent=concurrent, expires=expires)
+        return r.secret or ""
+
+    def revoke_key(self, name: str) -> None:
+        from appliance.keys import manage
+
+        manage.revoke(self.answers(), self._context(lambda e: None), name)
+
     # -- measuring ---------------------------------------------------------------------------
     def benchmark(self, on_sample: Callable[[int, Any], None], repetitions: int = 3,
                   tokens: int = 64) -> Any:
-        """Through nginx, what clients get (the same measurement as ``wizard bench``)."""
-        import httpx
+        """The same measurement as ``wizard bench``: through nginx, what clients get."""
+        from appliance.perf.bench import bench_local
 
-        from appliance.perf.bench import benchmark
-        from appliance.status import local_client
-
-        api = local_client(self.layout)
-        with httpx.Client(verify=api.verify, timeout=300) as client:
-            return benchmark(client, api.base_url, api.model, max_tokens=tokens,
-                             repetitions=repetitions, threads=api.threads,
-                             headers=api.headers, on_sample=on_sample)
+        return bench_local(self.layout, on_sample, repetitions=repetitions, tokens=tokens)
 
     def load_average(self) -> float:
         """The 1-minute load average: a busy machine makes a benchmark low and noisy."""
@@ -191,7 +207,8 @@ class Session:
 
         import httpx
 
-        from appliance.host.download import DownloadError, download
+        from appliance.errors import DownloadError
+        from appliance.host.download import download
 
         if not url.startswith(("https://", "http://")):
             raise DownloadError(f"{url}: only http(s) URLs can be downloaded here")

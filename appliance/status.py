@@ -14,6 +14,7 @@ from appliance.apply.probes import probe_address
 from appliance.errors import SetupError
 from appliance.host.paths import Layout
 from appliance.host.services import NGINX, ServiceManager
+from appliance.plan.engines import ENGINES
 from appliance.plan.state import load_state
 from appliance.tls.attempts import load_status
 
@@ -31,24 +32,31 @@ class LocalClient:
     threads: int | None
 
 
+def local_verify(layout: Layout, state: dict[str, Any]) -> ssl.SSLContext | bool:
+    """How a local program checks our own https port: the self-signed CA, by address. A
+    CA-issued certificate names the domain, not 127.0.0.1, and apply has already checked that
+    it is the one served, so it is not verified again here."""
+    if state.get("tls_mode", "self-signed") != "self-signed":
+        return False
+    ctx = ssl.create_default_context(cafile=str(layout.map(layout.selfsigned_cert)))
+    ctx.check_hostname = False  # connected by address; the chain is still checked
+    return ctx
+
+
 def local_client(layout: Layout) -> LocalClient:
     state = load_state(layout)
     if not state:
         raise SetupError("nothing is configured yet: apply answers first")
     host, port = probe_address(state["listen"]["https"])
-    verify: ssl.SSLContext | bool = False
-    if state.get("tls_mode") == "self-signed":
-        verify = ssl.create_default_context(cafile=str(layout.map(layout.selfsigned_cert)))
-        verify.check_hostname = False  # connected by address; the chain is still checked
     key = layout.map(layout.api_key_file).read_text().strip()
-    return LocalClient(f"https://{join_hostport(host, port)}/v1",
-                       verify, {"Authorization": f"Bearer {key}"}, str(state["model_id"]),
+    return LocalClient(f"https://{join_hostport(host, port)}/v1", local_verify(layout, state),
+                       {"Authorization": f"Bearer {key}"}, str(state["model_id"]),
                        state.get("threads"))
 
 
 def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> dict[str, Any]:
     state = load_state(layout)
-    engine_unit = state.get("engine_unit", "llama-server.service")
+    engine_unit = state.get("engine_unit", ENGINES["llama-server"].unit)
     out: dict[str, Any] = {
         "configured": bool(state),
         "endpoint": state.get("endpoint"),
@@ -75,12 +83,8 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
     if https:
         host, port = probe_address(https)
         url = f"https://{join_hostport(host, port)}/health"
-        sctx: ssl.SSLContext | bool = False  # a CA-issued cert names the domain, not 127.0.0.1
-        if out["ca_file"]:
-            sctx = ssl.create_default_context(cafile=out["ca_file"])
-            sctx.check_hostname = False  # connected by address; the chain is still checked
         with contextlib.suppress(httpx.HTTPError, OSError), \
-                httpx.Client(verify=sctx, timeout=timeout) as client:
+                httpx.Client(verify=local_verify(layout, state), timeout=timeout) as client:
             r = client.get(url)
             out["health"] = r.status_code
             out["ready"] = r.status_code == 200

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import httpx
 
-from appliance.answers.schema import Answers, load_yaml, parse
+from appliance.answers.schema import Answers
+from appliance.answers.stored import applied_answers
 from appliance.apply.run import apply_answers
-from appliance.apply.runtime import Context
+from appliance.apply.runtime import Context, make_context
 from appliance.apply.transaction import ApplyResult
 from appliance.host.facts import detect
 from appliance.host.paths import Layout
 from appliance.host.sandbox import free_port_base
-from appliance.host.services import manager_for
 from appliance.host.site import load_site
 from appliance.plan.state import load_state
 
@@ -78,14 +78,10 @@ class Stack:
         return Layout(self.root)
 
     def context(self) -> Context:
-        site = load_site(self.layout)
-        return Context(self.layout, site, detect(), manager_for(site, self.layout))
+        return make_context(self.layout, load_site(self.layout))
 
     def answers(self) -> Answers:
-        site = load_site(self.layout)
-        base = parse(site.defaults or {}, "defaults")
-        text = self.layout.map(self.layout.applied_answers).read_text()
-        return parse(load_yaml(text, "applied"), "applied", base)
+        return applied_answers(self.layout, load_site(self.layout))
 
     def state(self) -> dict[str, object]:
         return load_state(self.layout)

@@ -7,8 +7,8 @@ import time
 import httpx
 
 from appliance.apply.run import apply_answers
-from appliance.perf.bench import benchmark, thread_candidates
-from appliance.perf.tuning import autotune
+from appliance.perf.bench import benchmark
+from appliance.perf.tuning import autotune, thread_candidates
 from bench.common import Section, Stack, fmt, standalone
 
 TOKENS, REPS = 48, 3

@@ -1,4 +1,4 @@
-"""Shared helpers: free loopback ports, the real sandbox stack, tree hashes."""
+"""Shared helpers: the real sandbox stack (on ports from tests/ports.py), tree hashes."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from appliance.host.paths import Layout
-from appliance.host.sandbox import free_port_base
 from appliance.host.services import Sandbox
 from appliance.host.site import load_site
+from tests.ports import SANDBOX, reserve
 
 os.environ.pop("NO_COLOR", None)
 SMOLLM = "smollm2-135m-instruct-q4_1"
@@ -92,14 +92,16 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack") / "root"
-    base = free_port_base()
+    ports = reserve(SANDBOX)
+    base = ports.base
     p = wizard("--root", str(root), "sandbox", "--port-base", str(base),
                "--host", "llm.test=127.0.0.1", "--host", "elsewhere.test=192.0.2.77")
     if p.returncode != 0:
         pytest.fail(f"sandbox did not come up:\n{p.stdout}\n{p.stderr}")
-    s = Stack(root, base)
+    s = Stack(root, base)  # the sandbox's apply verified that nginx serves our certificate
     yield s
     wizard("--root", str(root), "stop")
+    ports.release()
 
 
 @pytest.fixture

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Literal
 
 from appliance.host.files import FileSpec, current_mode, read_bytes
 from appliance.host.paths import Layout
 from appliance.host.services import NGINX, ServiceManager
 from appliance.plan.build import Plan
 
+ChangeKind = Literal["create", "update", "delete", "mode"]
+
 
 @dataclass(frozen=True)
 class Change:
     spec: FileSpec
-    kind: str  # create, update, delete, mode
+    kind: ChangeKind
     old: bytes | None
 
 

@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,13 +64,20 @@ def journal_clear(layout: Layout) -> None:
 
 @contextlib.contextmanager
 def apply_lock(layout: Layout) -> Iterator[None]:
+    """One apply at a time. The holder writes its pid into the lock file, so a second apply
+    can say who holds it; the kernel drops the lock when the holder exits, however it exits."""
     path = layout.map(layout.lock_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockedError(layout.lock_file) from None
+            f.seek(0)
+            holder = f.read().strip()
+            raise LockedError(int(holder) if holder.isdigit() else None) from None
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
         yield
 
 

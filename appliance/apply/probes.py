@@ -1,11 +1,17 @@
 """Checks against the live stack: ``nginx -t``, engine readiness, the served certificate,
-the key end to end, and a reload that waits for nginx's old workers."""
+the key end to end, and a reload that waits for nginx's old workers.
+
+The network side is the small :class:`Probes` interface on the Context (``HttpProbes`` on a
+real stack), and every wait runs on the Context's clock and sleep, so the rollback logic is
+tested in memory without waiting (tests/memory.py).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -18,6 +24,25 @@ from appliance.host.services import NGINX, nginx_argv
 from appliance.plan.build import Plan
 from appliance.plan.engines import ENGINES
 from appliance.tls import selfsigned as tls
+
+
+class HttpProbes:
+    """The real probes: plain HTTP(S) requests and a TLS handshake on loopback."""
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+
+    def status(self, url: str, headers: Mapping[str, str] | None = None) -> int:
+        """The HTTP status ``url`` answers; OSError when nothing answers. HTTPS is not
+        verified here: callers compare the served certificate with ``fingerprint`` first."""
+        try:
+            with httpx.Client(verify=False, timeout=self.timeout) as client:
+                return client.get(url, headers=headers).status_code
+        except httpx.HTTPError as exc:
+            raise OSError(str(exc) or type(exc).__name__) from None
+
+    def fingerprint(self, host: str, port: int) -> str:
+        return served_fingerprint(host, port, self.timeout)
 
 
 def nginx_test(ctx: Context) -> None:
@@ -40,18 +65,17 @@ def wait_engine_ready(plan: Plan, ctx: Context, timeout: float) -> float:
 def wait_ready(url: str, unit: str, what: str, ctx: Context, timeout: float) -> float:
     """Poll the engine's readiness route until 200; fail fast if the process dies."""
     start = ctx.clock()
-    with httpx.Client(timeout=2.0) as client:
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if client.get(url).status_code == 200:
-                    return ctx.clock() - start
-            if not ctx.services.is_active(unit):
-                raise ApplyError("engine-ready", f"{unit} stopped while loading {what}",
-                                 ctx.services.log_tail(unit, 20))
-            if ctx.clock() - start > timeout:
-                raise ApplyError("engine-ready", f"{unit} not ready after {timeout:.0f} s",
-                                 ctx.services.log_tail(unit, 20))
-            ctx.sleep(0.1)
+    while True:
+        with contextlib.suppress(OSError):
+            if ctx.probes.status(url) == 200:
+                return ctx.clock() - start
+        if not ctx.services.is_active(unit):
+            raise ApplyError("engine-ready", f"{unit} stopped while loading {what}",
+                             ctx.services.log_tail(unit, 20))
+        if ctx.clock() - start > timeout:
+            raise ApplyError("engine-ready", f"{unit} not ready after {timeout:.0f} s",
+                             ctx.services.log_tail(unit, 20))
+        ctx.sleep(0.1)
 
 
 def probe_address(listen: str) -> tuple[str, int]:
@@ -84,17 +108,16 @@ def verify_nginx(plan: Plan, ctx: Context, timeout: float = 10.0) -> None:
     start, last = ctx.clock(), "no answer"
     while ctx.clock() - start < timeout:
         try:
-            if served_fingerprint(host, port) == want:
-                url = f"https://{join_hostport(host, port)}/health"
-                with httpx.Client(verify=False, timeout=5.0) as client:  # cert checked above
-                    status = client.get(url).status_code
-                    models = client.get(url.replace("/health", "/v1/models"), headers=auth)
-                if status == 200 and models.status_code == 200:
+            if ctx.probes.fingerprint(host, port) == want:
+                base = f"https://{join_hostport(host, port)}"
+                status = ctx.probes.status(f"{base}/health")
+                models = ctx.probes.status(f"{base}/v1/models", auth)
+                if status == 200 and models == 200:
                     return
-                last = f"/health answered {status}, /v1/models {models.status_code}"
+                last = f"/health answered {status}, /v1/models {models}"
             else:
                 last = "an old certificate is still served"
-        except (OSError, httpx.HTTPError) as exc:
+        except OSError as exc:
             last = str(exc) or type(exc).__name__
         ctx.sleep(0.1)
     raise ApplyError("verify", f"nginx on {host}:{port} is not serving the new configuration "

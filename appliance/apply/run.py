@@ -13,6 +13,7 @@ Every way in (wizard TUI, ``wizard --apply``, ONEAPP_* context at boot) ends in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from appliance.answers.schema import Answers
@@ -20,6 +21,7 @@ from appliance.apply.journal import apply_lock, recover
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult, run_transaction
 from appliance.errors import ApplyError
+from appliance.keys.store import KeyChange
 from appliance.plan.build import Plan, build_plan
 from appliance.plan.resolve import resolve
 from appliance.plan.secrets import gather_secrets
@@ -30,21 +32,25 @@ from appliance.tls.obtain import Outcome, note_install_failure, obtain
 from appliance.tls.precheck import make_resolver
 
 
-def make_plan(answers: Answers, ctx: Context, source: str = "answers") -> Plan:
+def make_plan(answers: Answers, ctx: Context, source: str = "answers",
+              keys: KeyChange | None = None) -> Plan:
     state = load_state(ctx.layout)
     r = resolve(answers, ctx.facts, ctx.site, ctx.layout, source, state.get("sha256_stamps"))
     sec = gather_secrets(r, ctx.facts, ctx.layout, state, ctx.now())
+    if keys is not None:  # a named-key change, decided under the lock on the last good store
+        sec = dataclasses.replace(sec, keys=keys(sec.keys, sec.api_key))
     return build_plan(r, ctx.facts, ctx.site, ctx.layout, sec)
 
 
 def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,
-                  force_acme: bool = False, acme: bool = True) -> ApplyResult:
+                  force_acme: bool = False, acme: bool = True,
+                  keys: KeyChange | None = None) -> ApplyResult:
     """Validate, plan and apply; recovery of an interrupted apply comes first, so the plan
     starts from the last good files (e.g. the API key that was in force). In letsencrypt mode
     the certificate is obtained afterwards, against the nginx this apply left running."""
     with apply_lock(ctx.layout):
         recovered = recover(ctx)
-        plan = make_plan(answers, ctx, source)
+        plan = make_plan(answers, ctx, source, keys)
         result = run_transaction(plan, ctx, recovered)
         if acme and answers.tls.mode == "letsencrypt":
             result.tls = acme_step(answers, ctx, source, force=force_acme)

@@ -13,14 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from appliance.errors import ApplianceError
+from appliance.errors import DownloadError
 
 CHUNK = 1 << 20
 HEADROOM = 256 << 20  # keep some disk free for logs and the OS
-
-
-class DownloadError(ApplianceError):
-    pass
 
 
 @dataclass(frozen=True)

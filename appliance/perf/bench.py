@@ -18,15 +18,12 @@ from typing import Any
 
 import httpx
 
-from appliance.errors import ApplianceError
+from appliance.errors import BenchError
+from appliance.host.paths import Layout
 
 # ~128 tokens of plain English for every tokenizer we ship; the same text each time.
 PROMPT = ("Write a short, plain description of how a river forms, flows and reaches the sea. "
           "Mention rain, springs, streams, valleys, meanders, deltas and the water cycle. ") * 4
-
-
-class BenchError(ApplianceError):
-    """The engine failed during a benchmark request."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +80,10 @@ class BenchResult:
                        "ttft_ms": asdict(self.ttft)},
             "repetitions": len(self.samples),
             "timing_source": self.samples[0].source if self.samples else None,
+            "runs": [{"prompt_tokens": s.prompt_tokens, "generated_tokens": s.gen_tokens,
+                      "generation_tokens_per_s": round(s.gen_tps, 2),
+                      "prompt_tokens_per_s": round(s.prompt_tps or 0, 2),
+                      "ttft_ms": round(s.ttft_ms, 1)} for s in self.samples],
         }
 
 
@@ -168,51 +169,14 @@ def benchmark(client: httpx.Client, url: str, model: str, *, max_tokens: int = 6
     return BenchResult(model, threads, samples)
 
 
-# -- thread tuning -------------------------------------------------------------------------
+def bench_local(layout: Layout, on_sample: Callable[[int, Sample], None] | None = None, *,
+                repetitions: int = 3, tokens: int = 64) -> BenchResult:
+    """The running stack measured through nginx (TLS, key), as its clients see it: the one
+    measurement behind ``wizard bench`` and the wizard's Benchmark button."""
+    from appliance.status import local_client
 
-def thread_candidates(physical: int, logical: int) -> list[int]:
-    """Physical cores first (llama.cpp's own default), then neighbours and half, then logical;
-    never more than the logical CPUs. Generation is memory-bound, so the best is usually at or
-    below the physical core count; SMT siblings rarely help and contended vCPUs can halve it."""
-    physical = max(1, min(physical, logical))
-    order = [physical, physical - 1, physical // 2, physical + 1, physical // 4,
-             (physical + logical) // 2, logical, physical - 2, physical + 2]
-    out: list[int] = []
-    for t in order:
-        if 1 <= t <= logical and t not in out:
-            out.append(t)
-    return out
-
-
-@dataclass
-class TuneResult:
-    best: int
-    measured: dict[int, float]
-    stopped_early: bool
-
-
-def tune(candidates: list[int], measure: Callable[[int], float], patience: int = 2,
-         on_result: Callable[[int, float], None] | None = None,
-         budget_s: float | None = None,
-         clock: Callable[[], float] = time.monotonic) -> TuneResult:
-    """Measure candidates in order; stop after ``patience`` results in a row below the best,
-    or when ``budget_s`` is spent (the wizard shows progress, so the wait is bounded)."""
-    measured: dict[int, float] = {}
-    best: int | None = None
-    worse = 0
-    start = clock()
-    for n, t in enumerate(candidates):
-        tps = measure(t)
-        measured[t] = tps
-        if on_result:
-            on_result(t, tps)
-        if best is None or tps > measured[best]:
-            best, worse = t, 0
-        else:
-            worse += 1
-        left = n < len(candidates) - 1
-        over = budget_s is not None and clock() - start > budget_s
-        if left and (worse >= patience or over):
-            return TuneResult(best, measured, True)
-    assert best is not None, "no candidates"
-    return TuneResult(best, measured, False)
+    api = local_client(layout)
+    with httpx.Client(verify=api.verify, timeout=300) as client:
+        return benchmark(client, api.base_url, api.model, max_tokens=tokens,
+                         repetitions=repetitions, threads=api.threads, headers=api.headers,
+                         on_sample=on_sample)

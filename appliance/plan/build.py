@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from appliance.answers.hostport import split_hostport
@@ -16,7 +17,15 @@ from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINES, LocalAI
-from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from appliance.plan.render import MANAGED_BY
+from appliance.plan.render.keys import (
+    TOKENS_FILTER,
+    USAGE_JS,
+    render_key_limits,
+    render_key_names,
+    render_key_policy,
+)
+from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
     RENEW_SERVICE,
@@ -63,12 +72,15 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     a = r.answers
     engine = ENGINES[a.engine]
     m = layout.map
+    js = site.nginx_js_module if Path(site.nginx_js_module).is_file() else None
     nginx = NginxInputs(
         https=a.listen.https, http=a.listen.http, engine=a.listen.engine,
         readiness_path=engine.readiness_path,
         cert=str(m(sec.served.cert_path)), key=str(m(sec.served.key_path)),
         cert_sha256=tls.fingerprint(sec.served.leaf_pem),
-        key_map=str(m(layout.nginx_key_map)), webroot=str(m(layout.webroot)),
+        key_map=str(m(layout.nginx_key_map)), key_policy=str(m(layout.nginx_key_policy)),
+        key_limits=str(m(layout.nginx_key_limits)), webroot=str(m(layout.webroot)),
+        js_module=js, token_filter=TOKENS_FILTER if js else "",
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
         temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
     ep = endpoint(r, facts)
@@ -83,12 +95,12 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         tls_domain=a.tls.domain, tls_not_after=not_after,
         memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings),
         acme_last_error=acme.get("last_error"), acme_next_attempt=acme.get("next_attempt"),
-        acme_last_renewal=(acme.get("last_renewal") or {}).get("at"))
+        acme_last_renewal=(acme.get("last_renewal") or {}).get("at"),
+        named_keys=tuple(sec.keys.names()))
     nginx_files = frozenset({"nginx"})
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
-        FileSpec(layout.nginx_key_map, render_key_map(sec.api_key).encode(), 0o600,
-                 secret=True, affects=nginx_files),
+        *_key_files(layout, sec, nginx_files, bool(js)),
         FileSpec(layout.selfsigned_key, sec.cert.key_pem, 0o600, secret=True,
                  affects=nginx_files),
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
@@ -131,6 +143,24 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                 timers=[RENEW_TIMER] if site.service_manager == "systemd" else [])
 
 
+def _key_files(layout: Layout, sec: Secrets, nginx: frozenset[str],
+               tokens: bool) -> list[FileSpec]:
+    """The named-key store and nginx's include files (only the map holds secrets); with njs,
+    the script that copies the engine's token counts into the access log."""
+    js = str(layout.map(layout.nginx_usage_js)) if tokens else None
+    return [
+        FileSpec(layout.keys_file, sec.keys.to_json(), 0o600, secret=True),
+        FileSpec(layout.nginx_key_map, render_key_names(sec.api_key, sec.keys).encode(), 0o600,
+                 secret=True, affects=nginx),
+        FileSpec(layout.nginx_key_policy, render_key_policy(sec.keys, js).encode(), 0o644,
+                 affects=nginx),
+        FileSpec(layout.nginx_usage_js, USAGE_JS.encode() if tokens else None, 0o644,
+                 affects=nginx),
+        FileSpec(layout.nginx_key_limits, render_key_limits(sec.keys).encode(), 0o644,
+                 affects=nginx),
+    ]
+
+
 def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[FileSpec]:
     """LocalAI loads every *.yaml* in its models folder: drop our old ones (other models)."""
     folder = layout.map(layout.models_dir)
@@ -144,7 +174,7 @@ def _stale_localai_configs(layout: Layout, engine: str, keep: set[str]) -> list[
         if path in keep and engine == "localai":
             continue
         try:
-            managed = p.read_text(errors="replace").startswith("# Managed by slm-appliance")
+            managed = p.read_text(errors="replace").startswith(MANAGED_BY)
         except OSError:
             managed = False
         if managed:

@@ -17,9 +17,9 @@ from appliance.answers.hostport import split_hostport
 from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
+from appliance.plan.render import MANAGED
 from appliance.plan.resolve import Resolved
 
-MANAGED = "# Managed by slm-appliance: the next apply overwrites changes made here."
 PROMPT_CACHE_MIB = 256  # llama.cpp's host prompt cache grows to 8 GiB by default ("leak" reports)
 WATCHDOG_BUSY = "30m"  # LocalAI kills a backend busy longer than this: > longest generation
 

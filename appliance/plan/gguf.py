@@ -11,16 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from appliance.errors import GGUFError
+
 MAGIC = b"GGUF"
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
             10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 _MAX_KEYS = 100_000
 _MAX_STRING = 16 * 1024 * 1024  # chat templates are a few KB; refuse absurd lengths
-
-
-class GGUFError(ValueError):
-    """The file is not a readable GGUF."""
 
 
 @dataclass(frozen=True)

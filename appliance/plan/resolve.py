@@ -13,11 +13,12 @@ from pathlib import Path
 
 from appliance.answers.catalog import CatalogModel, estimate_memory, load_catalog
 from appliance.answers.schema import Answers
-from appliance.errors import AnswersError, FieldError
+from appliance.errors import AnswersError, FieldError, GGUFError
 from appliance.host.facts import Facts
 from appliance.host.paths import Layout
 from appliance.host.site import Site
-from appliance.plan.gguf import GGUFError, GGUFInfo, read_info
+from appliance.keys.store import CONTEXT_KEY_NOTE
+from appliance.plan.gguf import GGUFInfo, read_info
 
 # llama.cpp built-in templates for architectures whose GGUF may lack one.
 BUILTIN_TEMPLATES = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "phi3": "phi3",
@@ -149,6 +150,8 @@ def resolve(answers: Answers, facts: Facts, site: Site, layout: Layout,
         template = (entry.chat_template if entry and entry.chat_template
                     else BUILTIN_TEMPLATES.get(info.architecture, "chatml"))
         warnings.append(f"{model_id} has no chat template; using llama.cpp's '{template}'")
+    if source == "context" and answers.api_key not in ("keep", "rotate"):
+        warnings.append(CONTEXT_KEY_NOTE)
     return Resolved(answers=answers, model_id=model_id, model_path=model_path, gguf=info,
                     sha256=digest, threads=threads, chat_template=template,
                     memory_estimate=memory, catalog=entry, warnings=warnings)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets as pysecrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.host.facts import Facts
 from appliance.host.files import read_bytes
 from appliance.host.paths import Layout
+from appliance.keys.store import KeyStore, load_store
 from appliance.plan.resolve import Resolved
 from appliance.tls import acme_policy
 from appliance.tls import selfsigned as tls
@@ -35,6 +36,8 @@ class Secrets:
     api_key: str
     cert: tls.CertPair
     served: Served
+    keys: KeyStore = field(default_factory=KeyStore)
+    """The named keys (``default`` is ``api_key``)."""
 
 
 def cert_names(facts: Facts) -> list[str]:
@@ -76,4 +79,4 @@ def gather_secrets(r: Resolved, facts: Facts, layout: Layout, state: dict[str, A
             base = live_dir(t.domain)
             served = Served("letsencrypt", f"{base}/{lineage.chain_file}",
                             f"{base}/{lineage.key_file}", lineage.leaf_pem, lineage.not_after)
-    return Secrets(api_key=key, cert=pair, served=served)
+    return Secrets(api_key=key, cert=pair, served=served, keys=load_store(layout))

@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -111,10 +112,14 @@ def needs_order(lineage: Lineage | None, domain: str, directory: str, now: dt.da
 
 # -- failures ------------------------------------------------------------------------------
 
+FailureKind = Literal["precheck-dns", "precheck-address", "precheck-http", "token-404", "dns",
+                      "connection", "unauthorized", "rate-limited", "bad-nonce", "ca-down",
+                      "ca-error"]
+
+
 @dataclass(frozen=True)
 class AcmeFailure:
-    kind: str  # precheck-dns, precheck-address, precheck-http, token-404, dns, connection,
-    #            unauthorized, rate-limited, bad-nonce, ca-down, ca-error
+    kind: FailureKind
     message: str
     retry_after: dt.datetime | None = None
 
@@ -140,9 +145,10 @@ def classify_problem(code: str | None, detail: str, domain: str,
         when = f"; retry after {retry:%Y-%m-%d %H:%M} UTC" if retry else ""
         return AcmeFailure("rate-limited", HINTS["rateLimited"].format(domain=domain) + when,
                            retry)
-    if code in ("dns", "connection", "unauthorized", "badNonce"):
-        kind = {"badNonce": "bad-nonce"}.get(code, code)
-        return AcmeFailure(kind, f"{HINTS[code].format(domain=domain)} ({detail.strip()})")
+    kinds: dict[str, FailureKind] = {"dns": "dns", "connection": "connection",
+                                     "unauthorized": "unauthorized", "badNonce": "bad-nonce"}
+    if code in kinds:
+        return AcmeFailure(kinds[code], f"{HINTS[code].format(domain=domain)} ({detail.strip()})")
     if code in ("serverInternal",):
         return AcmeFailure("ca-down", f"the CA reported an internal error: {detail}")
     return AcmeFailure("ca-error", f"the CA refused the request ({code or 'error'}): {detail}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 from appliance.answers.schema import Answers
 from appliance.errors import AcmeError
@@ -21,10 +22,12 @@ from appliance.tls.issue import issue
 from appliance.tls.lineage import load_lineage, restore_meta, store_lineage
 from appliance.tls.precheck import Emit, Resolver, precheck
 
+OutcomeState = Literal["reused", "issued", "waiting", "failed", "skipped"]
+
 
 @dataclass
 class Outcome:
-    state: str  # reused, issued, waiting, failed, skipped
+    state: OutcomeState
     message: str
     lineage: Lineage | None = None
     failure: AcmeFailure | None = None

@@ -14,12 +14,12 @@ import pytest
 
 from appliance.answers.context import PARAMS
 from appliance.host.paths import Layout
-from appliance.host.sandbox import free_port_base
 from appliance.host.services import Sandbox
 from appliance.host.site import load_site
 from tests.conftest import tree_hashes, wizard
 from tests.lifecycle import onegate
 from tests.lifecycle.framework import Framework, one_apps_dir
+from tests.ports import SANDBOX, reserve
 
 pytestmark = pytest.mark.stack
 ONE_APPS = one_apps_dir()
@@ -65,10 +65,11 @@ def vm(tmp_path: Path) -> Iterator[VM]:
         pytest.skip("the vendored one-apps framework was not found (set ONE_APPS_DIR)")
     root = tmp_path / "vm"
     bin_dir = tmp_path / "bin"
+    ports = reserve(SANDBOX)
     onegate.client_on_path(bin_dir, ONE_APPS)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ONEAPP_", "ONEGATE"))}
     env.update({"PATH": f"{bin_dir}:{env['PATH']}", "SLM_ROOT": str(root),
-                "SLM_PORT_BASE": str(free_port_base()), "SLM_PYTHON": sys.executable,
+                "SLM_PORT_BASE": str(ports.base), "SLM_PYTHON": sys.executable,
                 "SLM_WIZARD": str(Path(sys.executable).with_name("wizard")),
                 "SLM_READY_TIMEOUT": "120", "SLM_ONEGATE_DELAY": "0"})
     machine = VM(root, env)
@@ -78,6 +79,7 @@ def vm(tmp_path: Path) -> Iterator[VM]:
     assert machine.status() == "install_success"
     yield machine
     wizard("--root", str(root), "stop")
+    ports.release()
 
 
 def test_service_help_lists_every_parameter(vm: VM) -> None:

@@ -18,9 +18,7 @@ from cryptography import x509
 
 from appliance.answers.schema import load_yaml, parse
 from appliance.apply.run import apply_answers, renew
-from appliance.apply.runtime import Context, Event
-from appliance.host.facts import detect
-from appliance.host.services import manager_for
+from appliance.apply.runtime import Context, Event, make_context
 from appliance.host.site import load_site
 from appliance.tls.lineage import load_lineage
 from appliance.tls.selfsigned import fingerprint
@@ -66,8 +64,7 @@ def served_chain(stack: Stack, root_pem: str | None = None) -> tuple[str, list[s
 
 def context(stack: Stack, emit: object = None,
             now: dt.datetime | None = None) -> Context:
-    site = load_site(stack.layout)
-    ctx = Context(stack.layout, site, detect(), manager_for(site, stack.layout))
+    ctx = make_context(stack.layout, load_site(stack.layout))
     if emit:
         ctx.emit = emit  # type: ignore[assignment]
     if now:

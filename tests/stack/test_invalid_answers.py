@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack, tree_hashes
+from tests.conftest import Stack, tree_hashes, wizard
 from wizard.cli import main
 
 WRONG_SHA = "0" * 64
@@ -113,3 +113,27 @@ def test_valid_file_validates(stack: Stack, tmp_path: Path,
     assert main(["--root", str(stack.root), "--validate", str(path)]) == 0
     assert "valid" in capsys.readouterr().out
     assert tree_hashes(stack.root) == before
+
+
+def test_a_hand_broken_applied_file_stops_context_not_the_stack(stack: Stack) -> None:
+    """What the next boot's configure step meets after a bad hand edit: a refusal naming the
+    field and the fix, and the stack still serving what it served."""
+    path = stack.layout.map(stack.layout.applied_answers)
+    good = path.read_text()
+    assert "context_size: 2048" in good
+    pids = (stack.services.pid("llama-server.service"), stack.services.pid("nginx.service"))
+    path.write_text(good.replace("context_size: 2048", "context_size: 0"))
+    try:
+        before = tree_hashes(stack.root)
+        p = wizard("--root", str(stack.root), "context")
+        assert p.returncode == 2, p.stdout + p.stderr
+        assert "answers.applied.yaml: 1 problem(s), nothing was changed" in p.stderr
+        assert "model.context_size: 0 is out of range 256-131072 (fix: use e.g. 4096" in p.stderr
+        assert "run 'wizard'" in p.stderr and "Traceback" not in p.stderr
+        assert tree_hashes(stack.root) == before
+        assert (stack.services.pid("llama-server.service"),
+                stack.services.pid("nginx.service")) == pids
+        with stack.client() as c:
+            assert c.get("/v1/models", headers=stack.auth()).status_code == 200
+    finally:
+        path.write_text(good)

@@ -21,9 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.host.sandbox import free_port_base, port_free
+from appliance.apply.probes import served_fingerprint
 from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
-from appliance.tls.selfsigned import make_selfsigned
+from appliance.tls.selfsigned import fingerprint, make_selfsigned
+from tests.ports import reserve, wait_for
 
 KEY = "k" * 40
 
@@ -58,8 +59,10 @@ class Server(socketserver.ThreadingTCPServer):
 
 @pytest.fixture
 def proxied(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    base = free_port_base()
-    upstream = Server(("127.0.0.1", base + 81), SlowSSE)
+    ports = reserve((80, 443))
+    base = ports.base
+    upstream = Server(("127.0.0.1", 0), SlowSSE)  # binds and holds its own port
+    engine = upstream.server_address[1]
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     pair = make_selfsigned(["localhost", "127.0.0.1"], dt.datetime.now(dt.UTC))
     (tmp_path / "cert.pem").write_bytes(pair.cert_pem)
@@ -69,7 +72,7 @@ def proxied(tmp_path: Path) -> Iterator[tuple[str, str]]:
         (tmp_path / d).mkdir()
     conf = render_nginx_conf(NginxInputs(
         https=f"127.0.0.1:{base + 443}", http=f"127.0.0.1:{base + 80}",
-        engine=f"127.0.0.1:{base + 81}", readiness_path="/health",
+        engine=f"127.0.0.1:{engine}", readiness_path="/health",
         cert=str(tmp_path / "cert.pem"), key=str(tmp_path / "key.pem"),
         key_map=str(tmp_path / "keys.conf"), webroot=str(tmp_path / "webroot"),
         pid=str(tmp_path / "nginx.pid"), log_dir=str(tmp_path / "logs"),
@@ -77,16 +80,17 @@ def proxied(tmp_path: Path) -> Iterator[tuple[str, str]]:
     (tmp_path / "nginx.conf").write_text(conf)
     proc = subprocess.Popen(["nginx", "-c", str(tmp_path / "nginx.conf"), "-p", f"{tmp_path}/",
                              "-g", "daemon off;"])
-    deadline = time.time() + 5
-    while port_free(base + 443) and time.time() < deadline:
-        time.sleep(0.01)
     try:
+        wait_for(lambda: served_fingerprint("127.0.0.1", base + 443) == fingerprint(
+            pair.cert_pem), "nginx with the test certificate",
+            alive=lambda: None if proc.poll() is None else f"exit {proc.returncode}")
         yield f"https://127.0.0.1:{base + 443}", str(tmp_path / "cert.pem")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         upstream.shutdown()
         upstream.server_close()
+        ports.release()
 
 
 def _arrivals(url: str, ca: str) -> list[float]:

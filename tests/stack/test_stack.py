@@ -207,12 +207,10 @@ def test_engine_that_cannot_load_is_rolled_back(fresh: Stack, tmp_path: Path) ->
 KILLER = r"""
 import os, signal, sys
 from pathlib import Path
-from appliance.answers.schema import parse
-from appliance.apply.runtime import Context
+from appliance.answers.stored import site_defaults
+from appliance.apply.runtime import make_context
 from appliance.apply.run import apply_answers
-from appliance.host.facts import detect
 from appliance.host.paths import Layout
-from appliance.host.services import manager_for
 from appliance.host.site import load_site
 layout = Layout(Path(sys.argv[1]))
 site = load_site(layout)
@@ -222,8 +220,8 @@ def emit(e):
         writes.append(e.detail)
         if len(writes) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-answers = parse({"threads": 1, "api_key": "rotate"}, "t", parse(site.defaults))
-apply_answers(answers, Context(layout, site, detect(), manager_for(site, layout), emit=emit))
+answers = site_defaults(site).replace(threads=1, api_key="rotate")
+apply_answers(answers, make_context(layout, site, emit))
 """
 
 

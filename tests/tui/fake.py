@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.answers.schema import Answers, parse
+from appliance.answers.stored import Repaired
 from appliance.apply.runtime import Event
 from appliance.apply.transaction import ApplyResult
 from appliance.host.facts import Facts
@@ -46,6 +47,9 @@ class FakeSession(Session):
 
     def answers(self) -> Answers:
         return parse({"threads": 4})
+
+    def start(self) -> Repaired:
+        return Repaired(self.answers())
 
     def cpu(self) -> CpuInfo:
         return CpuInfo(FACTS.cpu_model, 4, 8, True, True, False, 16 << 30, 40 << 30)
@@ -123,13 +127,14 @@ class FailingSession(FakeSession):
         self._maybe("status", OSError(13, "Permission denied"))
         return super().status()
 
-    def answers(self) -> Answers:
-        from appliance.errors import AnswersError, FieldError
+    def start(self) -> Repaired:
+        from appliance.errors import FieldError
 
-        self._maybe("answers", AnswersError([FieldError(
-            "parallel", "0 is out of range 1-16", "use 1-16 concurrent request slots")],
-            "/etc/slm-appliance/answers.applied.yaml"))
-        return super().answers()
+        if "answers" in self.fail:  # a hand-edited file: that value starts from its default
+            return Repaired(parse({}), [FieldError(
+                "parallel", "0 is out of range 1-16", "use 1-16 concurrent request slots")],
+                "/var/lib/slm-appliance/answers.applied.yaml")
+        return super().start()
 
     def dns_check(self, answers: Answers) -> list[tuple[str, bool, str]]:
         self._maybe("dns", TimeoutError("the resolver did not answer within 5 s"))

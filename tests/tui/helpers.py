@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from textual.pilot import Pilot
 
-from appliance.apply.runtime import Context, Event
+from appliance.apply.runtime import make_context
 from appliance.host.facts import detect
 from appliance.host.paths import Layout
-from appliance.host.services import manager_for
 from appliance.host.site import load_site
 from appliance.session import Session
 from wizard.app import WizardApp
@@ -22,11 +22,8 @@ def make_app(root: Path) -> WizardApp:
     site = load_site(layout)
     facts = detect()
 
-    def context(emit: Callable[[Event], None]) -> Context:
-        return Context(layout=layout, site=site, facts=facts,
-                       services=manager_for(site, layout), emit=emit)
-
-    return WizardApp(Session(layout, site, facts, context))
+    return WizardApp(Session(layout, site, facts, partial(make_context, layout, site,
+                                                          facts=facts)))
 
 
 async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float = 90) -> None:

@@ -4,13 +4,13 @@ import pytest
 
 from appliance.answers.context import PARAMS, answers_from_env
 from appliance.answers.hostport import split_hostport
-from appliance.answers.schema import ACME_SHORTCUTS, Answers, load_yaml, parse
+from appliance.answers.schema import ACME_SHORTCUTS, defaults, load_yaml, parse
 from appliance.errors import AnswersError
 
 
 def test_empty_mapping_gives_the_documented_defaults() -> None:
     a = parse({})
-    assert a == Answers()
+    assert a == defaults()
     assert (a.engine, a.model.id, a.model.context_size, a.threads, a.parallel, a.api_key) == (
         "llama-server", "phi-3-mini-4k-instruct-q4", 4096, "auto", 1, "keep")
     assert (a.tls.mode, a.listen.https, a.listen.http, a.listen.engine) == (
@@ -54,7 +54,7 @@ def test_context_variables_map_to_the_same_answers() -> None:
     env = {"ONEAPP_SLM_MODEL_ID": "smollm2-135m-instruct-q4_1", "ONEAPP_SLM_MODEL_CONTEXT": "2048",
            "ONEAPP_SLM_ENGINE_THREADS": "2", "ONEAPP_SLM_TLS_DOMAIN": "",
            "ONEAPP_SLM_LISTEN_HTTPS": "127.0.0.1:9443", "HOME": "/root"}
-    a = answers_from_env(env, Answers())
+    a = answers_from_env(env, defaults())
     assert a == parse({"model": {"id": "smollm2-135m-instruct-q4_1", "context_size": 2048},
                        "threads": 2, "listen": {"https": "127.0.0.1:9443"}})
 
@@ -63,7 +63,7 @@ def test_context_errors_name_the_variable() -> None:
     env = {"ONEAPP_SLM_ENGINE_THREADS": "lots", "ONEAPP_SLM_MODEL_CONTXT": "1",
            "ONEAPP_SLM_ENGINE_PARALLEL": "99"}
     with pytest.raises(AnswersError) as e:
-        answers_from_env(env, Answers())
+        answers_from_env(env, defaults())
     text = str(e.value)
     assert "ONEAPP_SLM_ENGINE_THREADS (threads): 'lots' is not a whole number" in text
     assert "ONEAPP_SLM_MODEL_CONTXT: unknown context variable" in text

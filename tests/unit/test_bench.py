@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from appliance.perf.bench import BenchError, Spread, benchmark, run_once, thread_candidates, tune
+from appliance.errors import BenchError
+from appliance.perf.bench import Spread, benchmark, run_once
+from appliance.perf.tuning import thread_candidates, tune
 
 
 class FakeClock:
@@ -135,6 +137,8 @@ def test_benchmark_warms_up_then_reports_spread() -> None:
     assert r.generation.min == pytest.approx(40.0) and r.generation.stdev > 0
     out = r.to_json()
     assert {"generation_tokens_per_s", "prompt_tokens_per_s", "ttft_ms", "threads"} <= set(out)
+    assert [(run["prompt_tokens"], run["generated_tokens"]) for run in out["runs"]] == [
+        (0, 11)] * 3  # the KV depth of each run is known
 
 
 def test_spread_of_nothing_and_one() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.host.download import DownloadError, Progress, download
+from appliance.errors import DownloadError
+from appliance.host.download import Progress, download
 
 DATA = bytes(range(256)) * 4096 * 3  # 3 MiB
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.errors import GGUFError
 from appliance.host.paths import Layout
 from appliance.host.sandbox import install_models
-from appliance.plan.gguf import GGUFError, read_info
+from appliance.plan.gguf import read_info
 
 
 @pytest.fixture(scope="module")

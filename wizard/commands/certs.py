@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from appliance.answers.stored import applied_answers
 from appliance.apply.run import renew
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 
-from .common import applied_answers, make_context, tls_exit
+from .common import make_context, tls_exit
 
 
 def add(sub: Any) -> None:

@@ -1,18 +1,14 @@
 """What every command shares: exit codes, the apply Context, progress printing, reading
-answers (files, the last applied ones over the site defaults) and the end-of-apply summary."""
+and the end-of-apply summary."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from appliance.answers.schema import Answers, load_yaml, parse
+from appliance.apply import runtime
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult
-from appliance.errors import AnswersError, FieldError
-from appliance.host import facts as facts_mod
 from appliance.host.paths import Layout
-from appliance.host.services import manager_for
 from appliance.host.site import Site
 from appliance.plan.render.report import curl_example
 from appliance.plan.state import load_state
@@ -30,33 +26,8 @@ def print_event(e: Event) -> None:
 
 
 def make_context(layout: Layout, site: Site, quiet: bool = False) -> Context:
-    return Context(layout=layout, site=site, facts=facts_mod.detect(),
-                   services=manager_for(site, layout),
-                   emit=(lambda e: None) if quiet else print_event)
-
-
-def base_answers(site: Site) -> Answers:
-    return parse(site.defaults, "site defaults") if site.defaults else Answers()
-
-
-def read_answers(path: str, site: Site) -> Answers:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AnswersError([FieldError("(file)", f"cannot read ({exc.strerror})",
-                                       "check the path")], path) from None
-    except UnicodeDecodeError:
-        raise AnswersError([FieldError("(file)", "not UTF-8 text", "save it as UTF-8")],
-                           path) from None
-    return parse(load_yaml(text, path), path, base_answers(site))
-
-
-def applied_answers(layout: Layout, site: Site) -> Answers:
-    last = layout.map(layout.applied_answers)
-    base = base_answers(site)
-    if last.exists():
-        base = parse(load_yaml(last.read_text(), str(last)), str(last), base)
-    return base
+    """The core's Context, printing progress unless ``quiet``."""
+    return runtime.make_context(layout, site, (lambda e: None) if quiet else print_event)
 
 
 def print_summary(ctx: Context) -> None:

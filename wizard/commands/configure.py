@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from appliance.answers.context import answers_from_env
+from appliance.answers.stored import applied_answers, read_answers
 from appliance.apply.changes import describe, diff
 from appliance.apply.run import apply_answers, make_plan
 from appliance.host import facts as facts_mod
@@ -16,7 +17,7 @@ from appliance.host.site import Site
 from appliance.plan.resolve import resolve
 from appliance.plan.state import load_state
 
-from .common import EXIT_OK, applied_answers, finish, make_context, read_answers
+from .common import EXIT_OK, finish, make_context
 
 
 def add(sub: Any) -> None:

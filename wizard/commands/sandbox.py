@@ -6,10 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from appliance.answers.stored import read_answers, site_defaults
 from appliance.apply.run import apply_answers
 from appliance.host.paths import Layout
 
-from .common import EXIT_OK, base_answers, finish, make_context, read_answers
+from .common import EXIT_OK, finish, make_context
 from .tui import cmd_tui
 
 
@@ -34,7 +35,7 @@ def cmd_sandbox(args: argparse.Namespace, layout: Layout) -> int:
     site = sandbox.setup(layout, args.port_base, hosts or None)
     if args.setup_only:
         return EXIT_OK
-    answers = read_answers(args.answers, site) if args.answers else base_answers(site)
+    answers = read_answers(args.answers, site) if args.answers else site_defaults(site)
     ctx = make_context(layout, site)
     result = apply_answers(answers, ctx, args.answers or "sandbox defaults")
     if result.noop:

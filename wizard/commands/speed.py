@@ -7,13 +7,12 @@ import argparse
 import json
 from typing import Any
 
-import httpx
-
+from appliance.answers.stored import applied_answers
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.perf.bench import Sample
 
-from .common import EXIT_OK, applied_answers, make_context
+from .common import EXIT_OK, make_context
 
 
 def add(sub: Any) -> None:
@@ -30,20 +29,15 @@ def add(sub: Any) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, layout: Layout, site: Site) -> int:
-    from appliance.perf.bench import benchmark
-    from appliance.status import local_client
-
-    api = local_client(layout)
+    from appliance.perf.bench import bench_local
 
     def show(n: int, s: Sample) -> None:
         if not args.json:
             print(f"  run {n + 1}: {s.gen_tps:6.1f} tok/s generation, {s.prompt_tps or 0:7.1f} "
-                  f"tok/s prompt, first token {s.ttft_ms:6.1f} ms")
+                  f"tok/s prompt, first token {s.ttft_ms:6.1f} ms ({s.prompt_tokens} prompt, "
+                  f"{s.gen_tokens} generated tokens)")
 
-    with httpx.Client(verify=api.verify, timeout=300) as client:
-        result = benchmark(client, api.base_url, api.model, max_tokens=args.tokens,
-                           repetitions=args.repetitions, threads=api.threads,
-                           headers=api.headers, on_sample=show)
+    result = bench_local(layout, show, repetitions=args.repetitions, tokens=args.tokens)
     out = result.to_json()
     if args.json:
         print(json.dumps(out, indent=2))

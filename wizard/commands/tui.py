@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from functools import partial
 
-from appliance.apply.runtime import Context, Event
+from appliance.apply.runtime import make_context
 from appliance.host import facts as facts_mod
 from appliance.host.paths import Layout
-from appliance.host.services import manager_for
 from appliance.host.site import Site
 
 from .common import EXIT_OK
@@ -29,12 +28,9 @@ def cmd_tui(args: argparse.Namespace, layout: Layout, site: Site) -> int:
 
     from ..app import WizardApp
 
-    def context(emit: Callable[[Event], None]) -> Context:
-        return Context(layout=layout, site=site, facts=facts, services=manager_for(site, layout),
-                       emit=emit)
-
     facts = facts_mod.detect()
-    app = WizardApp(Session(layout, site, facts, context))
+    app = WizardApp(Session(layout, site, facts, partial(make_context, layout, site,
+                                                         facts=facts)))
     code = app.run() or EXIT_OK
     if app.exit_summary:  # after the screen is restored, so it stays in the terminal
         print(app.exit_summary)

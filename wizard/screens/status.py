@@ -51,15 +51,9 @@ def status_text(s: dict[str, Any]) -> str:
 
 
 def starting_answers(session: Session) -> tuple[Answers, list[FieldError]]:
-    """The applied answers, or when the stored file is broken: the defaults and its problems."""
-    from appliance.answers.schema import Answers, parse
-    from appliance.errors import AnswersError
-
-    try:
-        return session.answers(), []
-    except AnswersError as exc:
-        defaults = session.site.defaults
-        return (parse(defaults, "site defaults") if defaults else Answers()), list(exc.errors)
+    """The applied answers; a value the stored file got wrong starts from its default."""
+    start = session.start()
+    return start.answers, list(start.problems)
 
 
 class StatusScreen(StepScreen):

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.plan.render import MANAGED, MANAGED_BY
+from appliance.plan.render.keys import LOG_FORMAT
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
@@ -31,6 +33,14 @@ class NginxInputs:
     log_dir: str
     temp_dir: str
     user: str
+    key_policy: str = ""
+    """Named keys, http level (validity, the usage log format, limit zones): plan/render/keys."""
+    key_limits: str = ""
+    """Named keys, https server level (limit_req/limit_conn, the JSON 429)."""
+    js_module: str | None = None
+    """njs, loaded once for every script (named keys' token counter)."""
+    token_filter: str = ""
+    """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
 
@@ -57,7 +67,7 @@ def render_key_map(api_key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
         raise ValueError("API key has characters that cannot be matched safely")
     escaped = re.escape(api_key)
-    return ("# Managed by slm-appliance. Secret: keep 0600.\n"
+    return (f"{MANAGED_BY}. Secret: keep 0600.\n"
             "map $http_authorization $slm_key_ok {\n"
             "    default 0;\n"
             f'    "~^Bearer {escaped}$" 1;\n'
@@ -75,7 +85,13 @@ def render_nginx_conf(i: NginxInputs) -> str:
     not_found = _error("Unknown route: the API is under /v1/ (e.g. /v1/chat/completions).",
                        "invalid_request_error", 404)
     proxy = "proxy_pass http://slm_engine;"
-    return f"""# Managed by slm-appliance: the next apply overwrites changes made here.
+    # Named keys (plan/render/keys.py): the log format is defined before access_log uses it.
+    keys_http = f"include {i.key_map};" + (f"\n    include {i.key_policy};" if i.key_policy
+                                             else "")
+    log_format = f" {LOG_FORMAT}" if i.key_policy else ""
+    keys_server = f"include {i.key_limits};" if i.key_limits else ""
+    load = f"load_module {i.js_module};\n" if i.js_module else ""
+    return f"""{load}{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
@@ -87,7 +103,8 @@ events {{
 }}
 
 http {{
-    access_log {i.log_dir}/access.log;
+    {keys_http}
+    access_log {i.log_dir}/access.log{log_format};
     client_body_temp_path {i.temp_dir}/body;
     proxy_temp_path {i.temp_dir}/proxy;
     fastcgi_temp_path {i.temp_dir}/fastcgi;
@@ -103,8 +120,6 @@ http {{
     server_tokens off;
     keepalive_timeout 65s;
     client_max_body_size 16m;
-
-    include {i.key_map};
 
     map $status $slm_retry_after {{
         503 {RETRY_AFTER_S};
@@ -154,6 +169,7 @@ http {{
         error_page 502 = @engine_down;
         error_page 504 = @engine_timeout;
         error_page 413 = @too_large;
+        {keys_server}
 
         location @engine_down {{
             add_header Retry-After {RETRY_AFTER_S} always;
@@ -180,6 +196,7 @@ http {{
             proxy_buffering off;
             proxy_cache off;
             gzip off;
+            {i.token_filter}
         }}
 
         location /v1/ {{

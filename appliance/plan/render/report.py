@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.keys.store import CONTEXT_KEY_NOTE
+from appliance.plan.render import MANAGED_BY
+
 
 @dataclass(frozen=True)
 class ReportInputs:
@@ -23,6 +26,8 @@ class ReportInputs:
     acme_last_error: str | None = None
     acme_next_attempt: str | None = None
     acme_last_renewal: str | None = None
+    named_keys: tuple[str, ...] = ()
+    """Names only: the report never holds a secret."""
 
 
 def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
@@ -37,7 +42,7 @@ def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
 
 def render_report(i: ReportInputs) -> str:
     warnings = "".join(f"warning_{n} = {w}\n" for n, w in enumerate(i.warnings, 1))
-    return f"""# Managed by slm-appliance.
+    return f"""{MANAGED_BY}.
 [Connection info]
 endpoint = {i.endpoint}
 api_key_file = {i.api_key_file}
@@ -60,6 +65,13 @@ last_renewal = {i.acme_last_renewal or ""}
 last_error = {i.acme_last_error or ""}
 next_attempt = {i.acme_next_attempt or ""}
 
+[API keys]
+default = the key in api_key_file
+named = {", ".join(i.named_keys) or "(none)"}
+add = sudo wizard key add NAME [--rpm N] [--concurrent N] [--expires YYYY-MM-DD]
+manage = sudo wizard key list | revoke NAME | rotate NAME; sudo wizard usage
+note = {CONTEXT_KEY_NOTE}
+
 [Test with curl]
 command = {curl_example(i.endpoint, i.api_key_file, i.ca_file, i.model_id)}
 {"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
@@ -69,7 +81,7 @@ def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
                   wizard: str, root: str, done_marker: str) -> str:
     """Interactive shells only; /etc/motd belongs to the one-apps framework. Root's first
     interactive login starts the wizard until it has been completed once."""
-    return f"""# Managed by slm-appliance: login status banner.
+    return f"""{MANAGED_BY}: login status banner.
 case $- in *i*) ;; *) return 0 2>/dev/null || exit 0 ;; esac
 [ -t 1 ] || return 0 2>/dev/null || exit 0
 _slm_state=$(systemctl is-active llama-server.service local-ai.service 2>/dev/null \\

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from appliance.host.site import Site
+from appliance.plan.render import MANAGED
 
 RENEW_SERVICE = "slm-renew.service"
 RENEW_TIMER = "slm-renew.timer"
-MANAGED = "# Managed by slm-appliance: the next apply overwrites changes made here."
 
 
 def render_renew_service(site: Site) -> str:
