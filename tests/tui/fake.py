@@ -104,7 +104,7 @@ class FakeSession(Session):
                            exit_summary(access, True, saved), True)
 
     def autotune(self, answers: Answers, on_result: Callable[[int, float], None]) -> Any:
-        from appliance.perf.bench import TuneResult
+        from appliance.perf.tuning import TuneResult
 
         measured = {4: 11.8, 3: 12.4, 2: 9.9, 5: 11.0}
         for t, tps in measured.items():
@@ -160,7 +160,7 @@ class FailingSession(FakeSession):
     def apply(self, answers: Answers, emit: Callable[[Event], None]) -> ApplyResult:
         from appliance.errors import LockedError
 
-        self._maybe("lock", LockedError("/var/lib/slm-appliance/apply.lock"))
+        self._maybe("lock", LockedError(4242))
         return super().apply(answers, emit)
 
     def client_setup(self) -> ClientSetup:

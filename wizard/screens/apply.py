@@ -67,14 +67,14 @@ class ApplyScreen(StepScreen):
                   lambda error: self._failed(error, ""), group="apply")
 
     def _apply(self, answers: Any) -> Any:
-        from appliance.errors import ApplyError
+        from appliance.errors import ApplyError, LockedError
 
         def emit(e: Any) -> None:
             self.app.call_from_thread(self._event, e.step, str(e.state), e.detail)
 
         try:
             return self.host.session.apply(answers, emit)
-        except ApplyError as exc:  # carries the step and the log: shown in the dialog
+        except (ApplyError, LockedError) as exc:  # the step and the log, shown in the dialog
             return exc
 
     def _show_rows(self) -> None:
@@ -101,7 +101,7 @@ class ApplyScreen(StepScreen):
         from appliance.errors import ApplyError, LockedError
 
         if isinstance(result, LockedError):  # nothing started, nothing to restore
-            self._failed(result.reason, "", "Nothing was changed")
+            self._failed(str(result), "", "Nothing was changed")
             return
         if isinstance(result, ApplyError):
             restored = ("the previous configuration is restored" if result.rolled_back else

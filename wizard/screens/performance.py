@@ -104,7 +104,7 @@ class PerformanceScreen(StepScreen):
 
     @on(Button.Pressed, "#tune")
     def _tune(self) -> None:
-        from appliance.perf.bench import thread_candidates
+        from appliance.perf.tuning import thread_candidates
 
         cpu = self.host.session.cpu()
         candidates = thread_candidates(cpu.physical, cpu.logical)
