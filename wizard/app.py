@@ -44,6 +44,7 @@ class WizardApp(App[int]):
         self.applied: Answers | None = None  # what runs now (or the defaults, never applied)
         self.stored_problems: list[FieldError] = []
         self.planned_actions: list[str] = []
+        self.planned_notices: list[str] = []
         self.step = "status"
         self.applying = False
         self.quit_when_applied = False
@@ -114,7 +115,7 @@ class WizardApp(App[int]):
 
     @on(msg.Reviewed)
     def _reviewed(self, m: msg.Reviewed) -> None:
-        self.planned_actions = m.actions
+        self.planned_actions, self.planned_notices = m.actions, m.notices
 
     @on(msg.Refused)
     def _refused(self, m: msg.Refused) -> None:

@@ -20,7 +20,7 @@ from appliance.apply.probes import (
 )
 from appliance.apply.runtime import Context, Event
 from appliance.errors import ApplianceError, ApplyError, ServiceError
-from appliance.host.files import atomic_write, makedirs, remove
+from appliance.host.files import atomic_write, makedirs, read_bytes, remove
 from appliance.host.paths import Layout
 from appliance.host.services import NGINX
 from appliance.plan.build import Plan
@@ -59,6 +59,7 @@ def run_transaction(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
     actions = actions_for(changes, plan, ctx.services)
     result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings))
     if result.noop:
+        _record_answers(plan, layout)  # a hand-broken answers file is repaired; nothing restarts
         ctx.emit(Event("apply", "skipped", "nothing to change"))
         return result
     log_line(layout, f"apply: {len(changes)} file(s), actions: {', '.join(actions) or '-'}")
@@ -176,7 +177,14 @@ def _wait_previous_engine(unit: str, ctx: Context) -> None:
 def _save_state(plan: Plan, layout: Layout) -> None:
     state = plan.state | {"applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     atomic_write(layout.map(layout.state_file), json.dumps(state, indent=2).encode(), 0o600)
+    _record_answers(plan, layout)
+
+
+def _record_answers(plan: Plan, layout: Layout) -> None:
+    """The validated answers as ``answers.applied.yaml``; written only when they differ."""
     answers = plan.resolved.answers
     if answers.api_key not in ("keep", "rotate"):
         answers = answers.replace(api_key="keep")
-    atomic_write(layout.map(layout.applied_answers), answers.to_yaml().encode(), 0o600)
+    path, text = layout.map(layout.applied_answers), answers.to_yaml().encode()
+    if read_bytes(path) != text:
+        atomic_write(path, text, 0o600)

@@ -49,8 +49,10 @@ class ApplyScreen(StepScreen):
     BACK = False
 
     def body(self) -> Iterable[Widget]:
+        notices = "".join(f"\n{n}" for n in self.host.planned_notices)
         yield Static("Applying. Each step is checked; if one fails, the previous configuration "
-                     "is restored. Ctrl+Q waits until this has finished.", classes="hint")
+                     f"is restored. Ctrl+Q waits until this has finished.{notices}",
+                     classes="hint", markup=False)
         yield Static("", id="steps")
         yield Static("", id="result")
 

@@ -44,6 +44,7 @@ class Host(Protocol):
     draft: dict[str, Any]
     applied: Answers | None
     planned_actions: list[str]
+    planned_notices: list[str]
 
 
 def step_bar(current: str, width: int) -> str:

@@ -19,11 +19,12 @@ class Navigate(Message):
 
 
 class Reviewed(Message):
-    """Review worked out what an apply would do; the Apply screen lists these actions."""
+    """Review worked out what an apply would do; the Apply screen lists these actions and
+    repeats the lines that need attention (e.g. how long the engine restart takes)."""
 
-    def __init__(self, actions: list[str]) -> None:
+    def __init__(self, actions: list[str], notices: list[str]) -> None:
         super().__init__()
-        self.actions = actions
+        self.actions, self.notices = actions, notices
 
 
 class ApplyRequested(Message):

@@ -76,7 +76,9 @@ class ReviewScreen(StepScreen):
             self._failed("\n".join(f"✖ {e}" for e in review.errors))
             self.app.post_message(Refused(review.errors))
             return
-        self.app.post_message(Reviewed(review.actions))
+        notices = [str(line) for line in getattr(review, "summary", [])
+                   if getattr(line, "notice", False)]
+        self.app.post_message(Reviewed(review.actions, notices))
         if review.empty:
             summary = ("[b]Nothing to change[/]: the running configuration already matches.")
         else:

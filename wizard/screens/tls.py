@@ -63,8 +63,9 @@ class TLSScreen(StepScreen):
                         compact=True)
         yield field_error("domain")
         with Horizontal(classes="row"):
-            yield FieldLabel("E-mail (optional)")
-            yield Input(tls.get("email") or "", id="email", placeholder="ops@example.com",
+            yield FieldLabel("E-mail")
+            yield Input(tls.get("email") or "", id="email",
+                        placeholder="optional, e.g. ops@example.com",
                         compact=True)
         yield field_error("email")
         with Horizontal(classes="row"):
