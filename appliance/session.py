@@ -9,22 +9,24 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from appliance.answers.catalog import load_catalog
+from appliance.answers.catalog import fetch_model, load_catalog
 from appliance.answers.schema import Answers
 from appliance.answers.stored import Repaired, repaired_answers
 from appliance.apply.changes import actions_for, describe, diff
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
+from appliance.apply.summary import Line, summarize_plan
 from appliance.apply.transaction import ApplyResult
 from appliance.clients import Access
 from appliance.host.facts import Facts
 from appliance.host.paths import Layout
 from appliance.host.site import Site
-from appliance.plan.state import DONE_MARKER
+from appliance.plan.state import DONE_MARKER, load_state
+from appliance.plan.strategy import EngineStep, Strategy
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class Review:
     actions: list[str]
     files: list[str]
     warnings: list[str]
+    summary: list[Line] = field(default_factory=list)
+    """One plain line per change, what restarts and for how long: show these first."""
+    engine: EngineStep = field(default_factory=lambda: EngineStep(Strategy.KEEP))
+    """How the engine takes the change (switch with no downtime, or restart with a gap)."""
 
     @property
     def empty(self) -> bool:
@@ -123,16 +129,16 @@ class Session:
         """The exact file diff and service actions an apply would perform (raises
         AnswersError when the answers are invalid). Changes nothing."""
         from appliance.apply.run import make_plan
-        from appliance.host.services import manager_for
 
         ctx = self._context(lambda e: None)
         plan = make_plan(answers, ctx, "wizard")
         changes = diff(plan, self.layout)
-        actions = actions_for(changes, plan, manager_for(self.site, self.layout))
+        actions = actions_for(changes, plan, ctx.services)
+        summary = summarize_plan(load_state(self.layout), plan, changes, actions)
         if answers.tls.mode == "letsencrypt":
             actions.append(f"obtain a certificate for {answers.tls.domain} (Let's Encrypt)")
         return Review(describe(changes), actions, [c.spec.path for c in changes],
-                      list(plan.resolved.warnings))
+                      list(plan.resolved.warnings), summary, plan.engine_step)
 
     def apply(self, answers: Answers, emit: Callable[[Event], None]) -> ApplyResult:
         return apply_answers(answers, self._context(emit), "wizard")
@@ -197,30 +203,14 @@ class Session:
 
     def download(self, model_id: str, on_progress: Callable[[Any], None]) -> Path:
         """A catalog model into the models folder (resumable, verified)."""
-        m = load_catalog()[model_id]
-        return self.download_url(m.url, m.sha256, on_progress, m.file, m.size)
+        return fetch_model(self.layout, self.site, load_catalog()[model_id], on_progress)
 
     def download_url(self, url: str, sha256: str, on_progress: Callable[[Any], None],
                      name: str | None = None, size: int | None = None) -> Path:
         """Any GGUF by URL and sha256; returns the appliance path to put in model.path."""
-        import re
+        from appliance.host.download import fetch_gguf
 
-        import httpx
-
-        from appliance.errors import DownloadError
-        from appliance.host.download import download
-
-        if not url.startswith(("https://", "http://")):
-            raise DownloadError(f"{url}: only http(s) URLs can be downloaded here")
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-            raise DownloadError("give the file's sha256 (64 hexadecimal characters)")
-        name = name or url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.gguf", name):
-            raise DownloadError(f"{name!r} is not a .gguf file name")
-        path = f"{self.layout.models_dir}/{name}"
-        with httpx.Client(timeout=60) as client:
-            download(client, url, self.layout.map(path), sha256, size, on_progress)
-        return Path(path)
+        return fetch_gguf(self.layout, url, sha256, on_progress, name, size)
 
 
 

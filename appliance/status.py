@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from appliance.answers.hostport import join_hostport
-from appliance.apply.probes import probe_address
+from appliance.apply.probes import engine_url, probe_address
 from appliance.errors import SetupError
 from appliance.host.paths import Layout
 from appliance.host.services import NGINX, ServiceManager
@@ -54,9 +54,33 @@ def local_client(layout: Layout) -> LocalClient:
                        state.get("threads"))
 
 
+def engine_api(layout: Layout) -> str:
+    """The engine's own OpenAI base URL on loopback, as it serves now (a switch moves it
+    between two ports), for benchmarks that bypass nginx."""
+    state = load_state(layout)
+    if not state:
+        raise SetupError("nothing is configured yet: apply answers first")
+    return engine_url(state["listen"]["engine"]) + "/v1"
+
+
+def tls_pending(tls: dict[str, Any], served_mode: str | None, acme: dict[str, Any]
+                ) -> dict[str, Any] | None:
+    """A Let's Encrypt name asked for but not served yet: the endpoint keeps the VM's address
+    until it is; Status shows why and when the next attempt runs."""
+    if tls.get("mode") != "letsencrypt" or served_mode == "letsencrypt":
+        return None
+    same = acme.get("domain") == tls.get("domain")
+    return {"domain": tls.get("domain"),
+            "state": "waiting" if same and acme.get("next_attempt") else "pending",
+            "last_error": acme.get("last_error") if same else None,
+            "next_attempt": acme.get("next_attempt") if same else None}
+
+
 def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> dict[str, Any]:
     state = load_state(layout)
     engine_unit = state.get("engine_unit", ENGINES["llama-server"].unit)
+    tls = (state.get("answers") or {}).get("tls") or {}
+    acme = load_status(layout) if tls.get("mode") == "letsencrypt" else {}
     out: dict[str, Any] = {
         "configured": bool(state),
         "endpoint": state.get("endpoint"),
@@ -70,9 +94,10 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
         "parallel": (state.get("answers") or {}).get("parallel"),
         "tls_mode": state.get("tls_mode"),
         "tls_not_after": state.get("tls_not_after"),
-        "tls_domain": ((state.get("answers") or {}).get("tls") or {}).get("domain"),
-        "acme": {k: v for k, v in load_status(layout).items()
+        "tls_domain": tls.get("domain"),
+        "acme": {k: v for k, v in acme.items()
                  if k in ("last_error", "next_attempt", "last_renewal", "failures")} or None,
+        "tls_pending": tls_pending(tls, state.get("tls_mode"), acme),
         "applied_at": state.get("applied_at"),
         "services": {engine_unit: services.is_active(engine_unit),
                      NGINX: services.is_active(NGINX)},

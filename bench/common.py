@@ -26,6 +26,7 @@ from appliance.host.paths import Layout
 from appliance.host.sandbox import free_port_base
 from appliance.host.site import load_site
 from appliance.plan.state import load_state
+from appliance.status import engine_api
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +97,7 @@ class Stack:
 
     @property
     def engine_url(self) -> str:
-        return f"http://127.0.0.1:{self.port_base + 81}/v1"
+        return engine_api(self.layout)
 
     def proxy_client(self) -> httpx.Client:
         ca = ssl.create_default_context(cafile=str(self.layout.map(

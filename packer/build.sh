@@ -21,7 +21,12 @@ LLAMA_CPP_BUILD_JOBS="$(nproc)" \
 python3 -m pip wheel -w "$dist/wheels" ..
 if [ "${WITH_LOCALAI:-no}" = yes ]; then
     scripts/fetch.sh localai-binary "$dist/local-ai"
-    scripts/fetch.sh localai-llama-cpp-backend "$dist/localai-llama-cpp-backend.tar"
+    # The llama-cpp backend is an OCI image, pinned by digest: pulled blob by blob, each checked.
+    read -r ref digest < <(awk '$1 == "localai-llama-cpp-backend" { print $2, $3 }' downloads.lock)
+    [ "$digest" != "-" ] || { echo "pin localai-llama-cpp-backend's digest in downloads.lock" >&2; exit 2; }
+    "${SLM_PYTHON:-../.venv/bin/python}" -m appliance.host.oci pull "$ref@sha256:$digest" \
+        "$dist/localai-llama-cpp-backend"
+    echo "sha256:$digest" > "$dist/localai-llama-cpp-backend.digest"
 fi
 scripts/gen-context.sh build/context.iso
 CHECKPOINT_DISABLE=1 packer build -var "base_image=$base" -var "one_apps_dir=$one_apps" \

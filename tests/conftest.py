@@ -17,6 +17,7 @@ import pytest
 from appliance.host.paths import Layout
 from appliance.host.services import Sandbox
 from appliance.host.site import load_site
+from appliance.plan.state import load_state
 from tests.ports import SANDBOX, reserve
 
 os.environ.pop("NO_COLOR", None)
@@ -67,6 +68,10 @@ class Stack:
 
     def key(self) -> str:
         return (self.root / "etc/slm-appliance/api_key").read_text().strip()
+
+    def engine_unit(self) -> str:
+        """The engine unit serving now: engine changes alternate between two instances."""
+        return str(load_state(self.layout).get("engine_unit", "llama-server.service"))
 
     def client(self, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.https, verify=ssl.create_default_context(cafile=self.ca),

@@ -86,18 +86,23 @@ class MemoryProbes:
     """Whether an engine that loaded this unit file ever becomes ready."""
     health: int = 200
 
-    def _engine_up(self) -> bool:
+    def _engine_up(self, port: str | None = None) -> bool:
+        """An engine instance that loaded a unit listening on ``port`` (any when None) runs
+        and is ready: two instances may run side by side during a switch."""
         return any(self.services.is_active(u) and self.engine_ready(text)
+                   and (port is None or f"--port {port} " in text)
                    for u, text in self.services.loaded.items() if u != NGINX)
 
     def status(self, url: str, headers: Mapping[str, str] | None = None) -> int:
         if url.startswith("http://"):  # the engine's own readiness route
-            if not self._engine_up():
+            if not self._engine_up(url.split(":")[-1].split("/")[0]):
                 raise ConnectionRefusedError(f"{url}: connection refused")
             return 200
         if not self.services.is_active(NGINX):
             raise ConnectionRefusedError(f"{url}: connection refused")
-        return self.health if self._engine_up() else 502
+        upstream = re.search(r"upstream slm_engine\s*\{[^}]*?server\s+\S*:(\d+)",
+                             self.services.loaded[NGINX])
+        return self.health if self._engine_up(upstream[1] if upstream else None) else 502
 
     def fingerprint(self, host: str, port: int) -> str:
         if not self.services.is_active(NGINX):

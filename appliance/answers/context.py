@@ -7,35 +7,67 @@ value means "not set" (Sunstone sends empty user inputs).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.answers.schema import Answers, parse
 from appliance.errors import AnswersError, FieldError
 
 PREFIX = "ONEAPP_SLM_"
+RULE = ("Context is a change: at boot a ONEAPP_SLM_* value is applied only when it differs from "
+        "the one applied from context last time, so changes made in the wizard or with "
+        "'wizard --apply' persist until that variable is edited in the VM's context.")
 
-# env var -> (dotted answers field, kind, description for ONE_SERVICE_PARAMS)
-PARAMS: dict[str, tuple[str, str, str]] = {
-    "ONEAPP_SLM_ENGINE_NAME": ("engine", "str", "Engine: llama-server (default) or localai"),
-    "ONEAPP_SLM_MODEL_ID": ("model.id", "str", "Catalog model id"),
-    "ONEAPP_SLM_MODEL_PATH": ("model.path", "str", "Local GGUF file instead of a catalog model"),
-    "ONEAPP_SLM_MODEL_SHA256": ("model.sha256", "str", "Expected sha256 of model path"),
-    "ONEAPP_SLM_MODEL_CONTEXT": ("model.context_size", "int", "Context size in tokens (all slots)"),
-    "ONEAPP_SLM_ENGINE_THREADS": ("threads", "threads", "CPU threads: auto or a number"),
-    "ONEAPP_SLM_ENGINE_PARALLEL": ("parallel", "int", "Concurrent request slots"),
-    "ONEAPP_SLM_API_KEY": ("api_key", "str", "API key: keep, rotate, or 32+ chars"),
-    "ONEAPP_SLM_TLS_MODE": ("tls.mode", "str", "self-signed or letsencrypt"),
-    "ONEAPP_SLM_TLS_DOMAIN": ("tls.domain", "str", "DNS name of this VM for Let's Encrypt"),
-    "ONEAPP_SLM_TLS_EMAIL": ("tls.email", "str", "Contact e-mail for Let's Encrypt (optional)"),
-    "ONEAPP_SLM_ACME_DIRECTORY": ("tls.acme_directory", "str", "ACME: production, staging, URL"),
-    "ONEAPP_SLM_ACME_CABUNDLE": ("tls.acme_ca_bundle", "str", "CA file for a private ACME server"),
-    "ONEAPP_SLM_TLS_ADDRESS": ("tls.public_address", "str", "Public IP the domain points to (NAT)"),
-    "ONEAPP_SLM_DNS_NOCHECK": ("tls.skip_dns_check", "bool", "YES: skip the DNS pre-check"),
-    "ONEAPP_SLM_LISTEN_HTTPS": ("listen.https", "str", "HTTPS listen address, e.g. 0.0.0.0:443"),
-    "ONEAPP_SLM_LISTEN_HTTP": ("listen.http", "str", "HTTP listen address (ACME, redirect)"),
-    "ONEAPP_SLM_LISTEN_ENGINE": ("listen.engine", "str", "Engine loopback address"),
+@dataclass(frozen=True)
+class Param:
+    """One context variable: where it lands in the answers, how its text is read, what
+    ``service help`` and the instantiate dialog say, and the dialog's input type (``O|list``
+    etc.; empty = not offered in the dialog, still read from context)."""
+
+    field: str
+    kind: str  # str | int | threads | bool
+    description: str
+    offer: str = ""
+
+
+# The one list of ONEAPP_* variables: the listing, ONE_SERVICE_PARAMS, `service help` and the
+# report are generated from it or checked against it (appliance/answers/listing.py, tests).
+PARAMS: dict[str, Param] = {
+    "ONEAPP_SLM_MODEL_ID": Param("model.id", "str", "Model from the catalog (empty = keep)",
+                                 "O|list"),
+    "ONEAPP_SLM_MODEL_PATH": Param("model.path", "str",
+                                   "Local GGUF file instead of a catalog model", "O|text"),
+    "ONEAPP_SLM_MODEL_SHA256": Param("model.sha256", "str", "Expected sha256 of the model path"),
+    "ONEAPP_SLM_MODEL_CONTEXT": Param("model.context_size", "int",
+                                      "Context size in tokens, all slots (empty = keep)",
+                                      "O|number"),
+    "ONEAPP_SLM_ENGINE_NAME": Param("engine", "str", "Inference engine (empty = keep)", "O|list"),
+    "ONEAPP_SLM_ENGINE_THREADS": Param("threads", "threads",
+                                       "CPU threads: auto or a number (empty = keep)", "O|text"),
+    "ONEAPP_SLM_ENGINE_PARALLEL": Param("parallel", "int",
+                                        "Concurrent request slots (empty = keep)", "O|number"),
+    "ONEAPP_SLM_API_KEY": Param("api_key", "str",
+                                "API key: 32+ characters or rotate (empty = keep)", "O|password"),
+    "ONEAPP_SLM_TLS_MODE": Param("tls.mode", "str", "TLS certificate (empty = keep)", "O|list"),
+    "ONEAPP_SLM_TLS_DOMAIN": Param("tls.domain", "str",
+                                   "Domain for Lets Encrypt (resolves here, port 80 open)",
+                                   "O|text"),
+    "ONEAPP_SLM_TLS_EMAIL": Param("tls.email", "str", "Contact e-mail for Lets Encrypt",
+                                  "O|text"),
+    "ONEAPP_SLM_ACME_DIRECTORY": Param("tls.acme_directory", "str",
+                                       "ACME directory: production, staging or a URL", "O|text"),
+    "ONEAPP_SLM_ACME_CABUNDLE": Param("tls.acme_ca_bundle", "str",
+                                      "CA file for a private ACME server"),
+    "ONEAPP_SLM_TLS_ADDRESS": Param("tls.public_address", "str",
+                                    "Public IP the domain points to (behind NAT)", "O|text"),
+    "ONEAPP_SLM_DNS_NOCHECK": Param("tls.skip_dns_check", "bool",
+                                    "Skip the DNS pre-check for Lets Encrypt", "O|boolean"),
+    "ONEAPP_SLM_LISTEN_HTTPS": Param("listen.https", "str", "HTTPS listen address"),
+    "ONEAPP_SLM_LISTEN_HTTP": Param("listen.http", "str",
+                                    "HTTP listen address (ACME challenges, redirect)"),
+    "ONEAPP_SLM_LISTEN_ENGINE": Param("listen.engine", "str", "Engine loopback address"),
 }
-FIELD_TO_ENV = {f: env for env, (f, _, _) in PARAMS.items()}
+FIELD_TO_ENV = {p.field: env for env, p in PARAMS.items()}
 
 
 def env_to_mapping(env: Mapping[str, str]) -> tuple[dict[str, Any], list[FieldError]]:
@@ -51,7 +83,7 @@ def env_to_mapping(env: Mapping[str, str]) -> tuple[dict[str, Any], list[FieldEr
         value = raw.strip()
         if not value:
             continue
-        dotted, kind, _ = PARAMS[name]
+        dotted, kind = PARAMS[name].field, PARAMS[name].kind
         converted: Any = value
         if kind == "bool":
             if value.upper() not in ("YES", "NO", "TRUE", "FALSE"):
@@ -86,3 +118,19 @@ def answers_from_env(env: Mapping[str, str], base: Answers) -> Answers:
     if errors:
         raise AnswersError(errors, "context")
     return answers
+
+
+def context_view(answers: Answers) -> list[tuple[str, str]]:
+    """Every ONEAPP_* variable with the value in force, as context would spell it (the report
+    shows them; the API key is never shown)."""
+    data = answers.to_dict()
+    out = []
+    for env, p in PARAMS.items():
+        section, _, key = p.field.partition(".")
+        value = data[section][key] if key else data[section]
+        if env == "ONEAPP_SLM_API_KEY":
+            value = "(secret: see api_key_file)"
+        elif isinstance(value, bool):
+            value = "YES" if value else "NO"
+        out.append((env, "" if value is None else str(value)))
+    return out

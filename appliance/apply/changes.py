@@ -10,6 +10,7 @@ from appliance.host.files import FileSpec, current_mode, read_bytes
 from appliance.host.paths import Layout
 from appliance.host.services import NGINX, ServiceManager
 from appliance.plan.build import Plan
+from appliance.plan.strategy import Strategy
 
 ChangeKind = Literal["create", "update", "delete", "mode"]
 
@@ -57,18 +58,26 @@ def describe(changes: list[Change]) -> str:
 
 
 def actions_for(changes: list[Change], plan: Plan, services: ServiceManager) -> list[str]:
+    """Service actions in order. A switch starts the new engine instance beside the serving
+    one, reloads nginx onto it, and stops the old instance last."""
     affected = set().union(*(c.spec.affects for c in changes)) if changes else set()
+    step = plan.engine_step
+    previous = step.previous if step.strategy is Strategy.SWITCH else None
     actions: list[str] = []
     if "units" in affected:
         actions.append("daemon-reload")
     for unit in plan.other_units:
-        if services.is_active(unit):
+        if unit != previous and services.is_active(unit):
             actions.append(f"stop {unit}")
-    if "engine" in affected or not services.is_active(plan.engine_unit):
+    if previous:
+        actions.append(f"start {plan.engine_unit}")
+    elif "engine" in affected or not services.is_active(plan.engine_unit):
         actions.append(f"restart {plan.engine_unit}")
     if not services.is_active(NGINX):
         actions.append(f"start {NGINX}")
     elif "nginx" in affected:
         actions.append(f"reload {NGINX}")
     actions += [f"start {t}" for t in plan.timers if not services.is_active(t)]
+    if previous:
+        actions.append(f"stop {previous}")
     return actions

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from appliance.answers.hostport import join_hostport, split_hostport
+from appliance.apply.causes import with_cause
 from appliance.apply.runtime import Context
 from appliance.errors import ApplyError
 from appliance.host.paths import Layout
@@ -58,7 +59,7 @@ def engine_url(listen: str) -> str:
 
 def wait_engine_ready(plan: Plan, ctx: Context, timeout: float) -> float:
     engine = ENGINES[plan.resolved.answers.engine]
-    return wait_ready(engine_url(plan.resolved.answers.listen.engine) + engine.readiness_path,
+    return wait_ready(engine_url(plan.engine_listen) + engine.readiness_path,
                       plan.engine_unit, plan.resolved.model_id, ctx, timeout)
 
 
@@ -70,11 +71,13 @@ def wait_ready(url: str, unit: str, what: str, ctx: Context, timeout: float) -> 
             if ctx.probes.status(url) == 200:
                 return ctx.clock() - start
         if not ctx.services.is_active(unit):
-            raise ApplyError("engine-ready", f"{unit} stopped while loading {what}",
-                             ctx.services.log_tail(unit, 20))
+            tail = ctx.services.log_tail(unit, 20)
+            raise ApplyError("engine-ready", with_cause(
+                f"{unit} stopped while loading {what}", tail), tail)
         if ctx.clock() - start > timeout:
-            raise ApplyError("engine-ready", f"{unit} not ready after {timeout:.0f} s",
-                             ctx.services.log_tail(unit, 20))
+            tail = ctx.services.log_tail(unit, 20)
+            raise ApplyError("engine-ready", with_cause(
+                f"{unit} not ready after {timeout:.0f} s", tail), tail)
         ctx.sleep(0.1)
 
 
@@ -130,6 +133,14 @@ def nginx_workers(layout: Layout) -> set[str]:
         return set(Path(f"/proc/{master}/task/{master}/children").read_text().split())
     except (OSError, ValueError):
         return set()
+
+
+def drain_workers(ctx: Context, workers: set[str], timeout: float) -> None:
+    """Wait until nginx's pre-reload workers exit: they carry the streams still running on the
+    old engine instance, and exit when those finish (or ``timeout`` passes)."""
+    start = ctx.clock()
+    while workers & nginx_workers(ctx.layout) and ctx.clock() - start < timeout:
+        ctx.sleep(0.05)
 
 
 def reload_nginx(ctx: Context, wait: float = 5.0) -> None:

@@ -17,12 +17,13 @@ import dataclasses
 import datetime as dt
 
 from appliance.answers.schema import Answers
+from appliance.apply.bluegreen import plan_engine
 from appliance.apply.journal import apply_lock, recover
 from appliance.apply.runtime import Context, Event
 from appliance.apply.transaction import ApplyResult, run_transaction
 from appliance.errors import ApplyError
 from appliance.keys.store import KeyChange
-from appliance.plan.build import Plan, build_plan
+from appliance.plan.build import Plan
 from appliance.plan.resolve import resolve
 from appliance.plan.secrets import gather_secrets
 from appliance.plan.state import load_state
@@ -39,7 +40,7 @@ def make_plan(answers: Answers, ctx: Context, source: str = "answers",
     sec = gather_secrets(r, ctx.facts, ctx.layout, state, ctx.now())
     if keys is not None:  # a named-key change, decided under the lock on the last good store
         sec = dataclasses.replace(sec, keys=keys(sec.keys, sec.api_key))
-    return build_plan(r, ctx.facts, ctx.site, ctx.layout, sec)
+    return plan_engine(r, sec, state, ctx)
 
 
 def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,

@@ -8,17 +8,21 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from appliance.apply.causes import with_cause
 from appliance.apply.changes import Change, actions_for, diff
 from appliance.apply.journal import journal_begin, journal_clear, journal_restore, log_line
 from appliance.apply.probes import (
+    drain_workers,
     engine_url,
     nginx_test,
+    nginx_workers,
     reload_nginx,
     verify_nginx,
     wait_engine_ready,
     wait_ready,
 )
 from appliance.apply.runtime import Context, Event
+from appliance.apply.summary import Line, summarize_plan
 from appliance.errors import ApplianceError, ApplyError, ServiceError
 from appliance.host.files import atomic_write, makedirs, read_bytes, remove
 from appliance.host.paths import Layout
@@ -26,7 +30,11 @@ from appliance.host.services import NGINX
 from appliance.plan.build import Plan
 from appliance.plan.engines import ENGINES
 from appliance.plan.state import load_state
+from appliance.plan.strategy import remember_load
 from appliance.tls.obtain import Outcome
+
+DRAIN_S = 120.0
+"""How long a switch lets streams on the old engine finish before stopping it."""
 
 
 @dataclass
@@ -38,6 +46,8 @@ class ApplyResult:
     warnings: list[str] = field(default_factory=list)
     tls: Outcome | None = None
     """What the ACME step did (letsencrypt mode only)."""
+    summary: list[Line] = field(default_factory=list)
+    """The change in plain words, as Review showed it."""
 
     @property
     def noop(self) -> bool:
@@ -57,9 +67,10 @@ def run_transaction(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
     _ensure_dirs(plan, layout)
     changes = diff(plan, layout)
     actions = actions_for(changes, plan, ctx.services)
-    result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings))
+    result = ApplyResult(changes, actions, plan, recovered, list(plan.resolved.warnings),
+                         summary=summarize_plan(load_state(layout), plan, changes, actions))
     if result.noop:
-        _record_answers(plan, layout)  # a hand-broken answers file is repaired; nothing restarts
+        _record_answers(plan, layout)
         ctx.emit(Event("apply", "skipped", "nothing to change"))
         return result
     log_line(layout, f"apply: {len(changes)} file(s), actions: {', '.join(actions) or '-'}")
@@ -104,34 +115,54 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
         ctx.emit(Event("nginx-test", "running"))
         nginx_test(ctx)
         ctx.emit(Event("nginx-test", "done"))
+    step = plan.engine_step
+    verified = False
+    old_workers: set[str] = set()
     for action in actions:
         verb, _, unit = action.partition(" ")
         if verb == "daemon-reload":
             ctx.services.daemon_reload()
             continue
+        if verb == "stop" and unit == step.previous:
+            # Switch: nginx points at the new instance; finish checking, let streams drain.
+            _verify(plan, ctx)
+            verified = True
+            ctx.emit(Event("drain", "running", unit))
+            drain_workers(ctx, old_workers, DRAIN_S)
+            ctx.emit(Event("drain", "done", unit))
         ctx.emit(Event(action, "running"))
         try:
             if verb == "stop":
                 ctx.services.stop(unit)
-            elif verb == "restart":
-                ctx.services.restart(unit)
+            elif verb in ("restart", "start") and unit == plan.engine_unit:
+                start = ctx.clock()
+                getattr(ctx.services, verb)(unit)
                 done.append(action)
                 ctx.emit(Event("engine-ready", "running", plan.resolved.model_id))
-                took = wait_engine_ready(plan, ctx, ctx.site.ready_timeout)
+                wait_engine_ready(plan, ctx, ctx.site.ready_timeout)
+                took = ctx.clock() - start
+                plan.state["engine_load_s"] = remember_load(
+                    load_state(ctx.layout).get("engine_load_s") or {}, plan.resolved.model_id,
+                    took)
                 ctx.emit(Event("engine-ready", "done", f"{took:.1f} s"))
             elif verb == "start":
                 ctx.services.start(unit)
             elif verb == "reload":
+                old_workers = nginx_workers(ctx.layout)
                 reload_nginx(ctx)
         except ServiceError as exc:
-            raise ApplyError(action, str(exc).splitlines()[0],
-                             ctx.services.log_tail(unit, 15)) from None
+            tail = ctx.services.log_tail(unit, 15)
+            raise ApplyError(action, with_cause(str(exc).splitlines()[0], tail), tail) from None
         done.append(action)
         ctx.emit(Event(action, "done"))
-    if nginx_touched or any(a.startswith("restart") for a in actions):
-        ctx.emit(Event("verify", "running"))
-        verify_nginx(plan, ctx)
-        ctx.emit(Event("verify", "done"))
+    if not verified and (nginx_touched or any(a.startswith("restart") for a in actions)):
+        _verify(plan, ctx)
+
+
+def _verify(plan: Plan, ctx: Context) -> None:
+    ctx.emit(Event("verify", "running"))
+    verify_nginx(plan, ctx)
+    ctx.emit(Event("verify", "done"))
 
 
 def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[str]) -> bool:
@@ -144,7 +175,9 @@ def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[
     services = ctx.services
     with contextlib.suppress(ServiceError):
         services.daemon_reload()
-    for unit, active in was_active.items():
+    # Engines that served come back first, then nginx points at them, then the rest stops.
+    order = sorted(was_active.items(), key=lambda kv: (kv[0] == NGINX) + 2 * (not kv[1]))
+    for unit, active in order:
         try:
             if unit == NGINX:
                 if active and services.is_active(NGINX):
@@ -175,16 +208,18 @@ def _wait_previous_engine(unit: str, ctx: Context) -> None:
 
 
 def _save_state(plan: Plan, layout: Layout) -> None:
-    state = plan.state | {"applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    loads = plan.state.get("engine_load_s") or load_state(layout).get("engine_load_s") or {}
+    state = plan.state | {"engine_load_s": loads,
+                          "applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     atomic_write(layout.map(layout.state_file), json.dumps(state, indent=2).encode(), 0o600)
     _record_answers(plan, layout)
 
 
 def _record_answers(plan: Plan, layout: Layout) -> None:
-    """The validated answers as ``answers.applied.yaml``; written only when they differ."""
-    answers = plan.resolved.answers
-    if answers.api_key not in ("keep", "rotate"):
-        answers = answers.replace(api_key="keep")
-    path, text = layout.map(layout.applied_answers), answers.to_yaml().encode()
+    """answers.applied.yaml, only ever from validated answers (an explicit key is written as
+    'keep'). Rewritten whenever it differs, also by an apply that changes nothing else, so
+    applying repairs a hand-broken file; identical content is not written again."""
+    text = plan.resolved.answers.to_yaml().encode()
+    path = layout.map(layout.applied_answers)
     if read_bytes(path) != text:
         atomic_write(path, text, 0o600)

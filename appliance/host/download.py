@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from pathlib import Path
 import httpx
 
 from appliance.errors import DownloadError
+
+from .paths import Layout
 
 CHUNK = 1 << 20
 HEADROOM = 256 << 20  # keep some disk free for logs and the OS
@@ -89,3 +92,21 @@ def download(client: httpx.Client, url: str, dest: Path, sha256: str, size: int 
     os.chmod(part, 0o644)
     os.replace(part, dest)
     return dest
+
+
+def fetch_gguf(layout: Layout, url: str, sha256: str,
+               on_progress: Callable[[Progress], None] | None = None, name: str | None = None,
+               size: int | None = None) -> Path:
+    """Any GGUF by URL and sha256 into the models folder; returns its appliance path."""
+    if not url.startswith(("https://", "http://")):
+        raise DownloadError(f"{url}: only http(s) URLs can be downloaded here")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise DownloadError("give the file's sha256 (64 hexadecimal characters)")
+    name = name or url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.gguf", name):
+        raise DownloadError(f"{name!r} is not a .gguf file name")
+    path = f"{layout.models_dir}/{name}"
+    with httpx.Client(timeout=60) as client:
+        download(client, url, layout.map(path), sha256, size, on_progress)
+    return Path(path)
+

@@ -21,6 +21,8 @@ class Facts:
     hostname: str
     addresses: tuple[str, ...] = field(default=("127.0.0.1", "::1"))
     cpu_model: str = ""
+    mem_available: int = 0
+    """MemAvailable when read (0: unknown): whether a second engine fits beside the first."""
 
     @property
     def has_avx2(self) -> bool:
@@ -51,9 +53,9 @@ def _cpuinfo(text: str) -> tuple[int, frozenset[str], str]:
     return len(cores), flags, model
 
 
-def _meminfo(text: str) -> int:
+def _meminfo(text: str, key: str = "MemTotal") -> int:
     for line in text.splitlines():
-        if line.startswith("MemTotal:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -89,9 +91,10 @@ def detect() -> Facts:
     except OSError:
         physical, flags, model = logical, frozenset(), ""
     try:
-        mem = _meminfo(Path("/proc/meminfo").read_text())
+        meminfo = Path("/proc/meminfo").read_text()
     except OSError:
-        mem = 0
+        meminfo = ""
+    mem, available = _meminfo(meminfo), _meminfo(meminfo, "MemAvailable")
     return Facts(logical_cpus=logical, physical_cores=physical or logical, cpu_flags=flags,
                  mem_total=mem, hostname=socket.gethostname(), addresses=_addresses(),
-                 cpu_model=model)
+                 cpu_model=model, mem_available=available)

@@ -54,6 +54,7 @@ class Layout:
     # -- state ------------------------------------------------------------------------
     state_file = f"{LIB}/state.json"
     applied_answers = f"{LIB}/answers.applied.yaml"
+    context_record = f"{LIB}/context.applied.json"  # sha256 of each ONEAPP_* value applied
     lock_file = f"{LIB}/apply.lock"
     journal_dir = f"{LIB}/journal"
     apply_log = f"{LOG}/apply.log"

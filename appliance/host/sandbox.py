@@ -35,8 +35,9 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port_base(offsets: tuple[int, ...] = (80, 81, 443, 444, 445)) -> int:
-    """A base whose sandbox ports (base + 80/81/443) and a few spares are free on loopback."""
+def free_port_base(offsets: tuple[int, ...] = (80, 81, 82, 443, 444, 445)) -> int:
+    """A base whose sandbox ports (base + 80/81/443, 82 for the engine's second instance)
+    and a few spares are free on loopback."""
     for _ in range(200):
         base = random.randrange(20000, 40000, 1000)
         if all(port_free(base + off) for off in offsets):

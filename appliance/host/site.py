@@ -32,6 +32,9 @@ class Site:
     """Answers every apply starts from (a sandbox binds loopback high ports)."""
     hosts: dict[str, str] | None = None
     """Static name -> address, consulted before DNS (a sandbox's /etc/hosts for ACME tests)."""
+    model_mirror: str | None = None
+    """Base URL that serves catalog GGUF files by name, used instead of their catalog URLs
+    (an air-gapped site's mirror; tests)."""
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(asdict(self), sort_keys=False)

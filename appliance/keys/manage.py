@@ -17,9 +17,11 @@ from appliance.answers.schema import Answers
 from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context
 from appliance.apply.transaction import ApplyResult
+from appliance.errors import SetupError
 from appliance.host.paths import Layout
 from appliance.keys import store as ks
 from appliance.keys.usage import usage
+from appliance.plan.state import load_state
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,16 @@ class KeyResult:
     result: ApplyResult
 
 
+def _configured(layout: Layout) -> None:
+    """A key command changes keys only: before the first apply it would configure it all."""
+    if not load_state(layout):
+        raise SetupError("nothing is configured yet: apply answers first (wizard --apply FILE, "
+                         "or the wizard), then add keys")
+
+
 def add(answers: Answers, ctx: Context, name: str, *, expires: str | None = None,
         rpm: int | None = None, concurrent: int | None = None) -> KeyResult:
+    _configured(ctx.layout)
     secret = ks.new_secret()
     now = ctx.now()
 
@@ -44,6 +54,7 @@ def add(answers: Answers, ctx: Context, name: str, *, expires: str | None = None
 
 
 def revoke(answers: Answers, ctx: Context, name: str) -> KeyResult:
+    _configured(ctx.layout)
     result = apply_answers(answers, ctx, f"key revoke {name}", acme=False,
                            keys=lambda store, _: ks.revoke_key(store, name))
     return KeyResult(name, None, result)
@@ -52,6 +63,7 @@ def revoke(answers: Answers, ctx: Context, name: str) -> KeyResult:
 def rotate(answers: Answers, ctx: Context, name: str) -> KeyResult:
     """``default`` is the answers' api_key: rotating it is an explicit new key in the answers
     (the applied answers then say ``keep``); a named key gets a new secret, same limits."""
+    _configured(ctx.layout)
     secret = ks.new_secret()
     if name == ks.DEFAULT:
         result = apply_answers(answers.replace(api_key=secret), ctx, "key rotate default",

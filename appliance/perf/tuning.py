@@ -22,11 +22,11 @@ def autotune(answers: Answers, ctx: Context, *, max_tokens: int = 48, repetition
     """Measure thread counts; afterwards the original answers are applied again, or the best
     thread count when ``keep_best``."""
     candidates = thread_candidates(ctx.facts.physical_cores, ctx.facts.logical_cpus)
-    url = engine_url(answers.listen.engine) + "/v1"
 
     def measure(threads: int) -> float:
         result = apply_answers(answers.replace(threads=threads), ctx, "tune")
         model = result.plan.resolved.model_id
+        url = engine_url(result.plan.engine_listen) + "/v1"  # a switch moves it between ports
         with httpx.Client(timeout=120) as client:
             return benchmark(client, url, model, max_tokens=max_tokens,
                              repetitions=repetitions, threads=threads).generation.mean

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.answers.context import RULE, context_view
 from appliance.answers.hostport import split_hostport
 from appliance.host.facts import Facts
 from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
-from appliance.plan.engines import ENGINES, LocalAI
+from appliance.plan.engines import ENGINE_UNITS, ENGINES, LocalAI
 from appliance.plan.render import MANAGED_BY
 from appliance.plan.render.keys import (
     TOKENS_FILTER,
@@ -25,6 +26,7 @@ from appliance.plan.render.keys import (
     render_key_names,
     render_key_policy,
 )
+from appliance.plan.render.model_gate import GATE_JS, GATE_JS_FILE, gate_import
 from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
@@ -36,8 +38,9 @@ from appliance.plan.render.units import (
 from appliance.plan.resolve import Resolved, stamp_key
 from appliance.plan.secrets import Secrets, Served
 from appliance.plan.state import DONE_MARKER
+from appliance.plan.strategy import EngineStep, Strategy
 from appliance.tls import selfsigned as tls
-from appliance.tls.attempts import load_status
+from appliance.tls.attempts import STATUS_FILE, load_status
 
 
 @dataclass
@@ -52,12 +55,19 @@ class Plan:
     served: Served | None = None
     timers: list[str] = field(default_factory=list)
     """Timer units to keep enabled (systemd only; the sandbox has no timers)."""
+    engine_listen: str = ""
+    """Where the planned engine instance listens (its slot's loopback address)."""
+    engine_step: EngineStep = field(default_factory=lambda: EngineStep(Strategy.KEEP))
+    """How the engine takes this plan (set by the apply, which sees the services)."""
 
 
-def endpoint(r: Resolved, facts: Facts) -> str:
+def endpoint(r: Resolved, facts: Facts, served_mode: str = "self-signed") -> str:
+    """The address clients are told: the domain only once its certificate is the one served
+    (a pending or failed Let's Encrypt order keeps the VM's own address, which the self-signed
+    certificate names)."""
     host, port = split_hostport(r.answers.listen.https)
     ip = ipaddress.ip_address(host)
-    if r.answers.tls.domain:
+    if r.answers.tls.domain and served_mode == "letsencrypt":
         name = r.answers.tls.domain
     elif ip.is_unspecified:
         public = [a for a in facts.addresses if not ipaddress.ip_address(a).is_loopback
@@ -68,13 +78,16 @@ def endpoint(r: Resolved, facts: Facts) -> str:
     return f"https://{name}{'' if port == 443 else f':{port}'}/v1"
 
 
-def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secrets) -> Plan:
+def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secrets,
+               slot: str = "a") -> Plan:
+    """Every file for the engine instance in ``slot`` (see ``engines.Engine.slots``)."""
     a = r.answers
     engine = ENGINES[a.engine]
+    engine_listen = engine.slot_listen(a.listen.engine, slot)
     m = layout.map
     js = site.nginx_js_module if Path(site.nginx_js_module).is_file() else None
     nginx = NginxInputs(
-        https=a.listen.https, http=a.listen.http, engine=a.listen.engine,
+        https=a.listen.https, http=a.listen.http, engine=engine_listen,
         readiness_path=engine.readiness_path,
         cert=str(m(sec.served.cert_path)), key=str(m(sec.served.key_path)),
         cert_sha256=tls.fingerprint(sec.served.leaf_pem),
@@ -82,9 +95,10 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         key_limits=str(m(layout.nginx_key_limits)), webroot=str(m(layout.webroot)),
         js_module=js, token_filter=TOKENS_FILTER if js else "",
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
-        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user)
-    ep = endpoint(r, facts)
+        temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
+        served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "")
     served = sec.served
+    ep = endpoint(r, facts, served.mode)
     not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
     ca_file = layout.selfsigned_cert if served.mode == "self-signed" else None
     acme = load_status(layout) if a.tls.mode == "letsencrypt" else {}
@@ -96,7 +110,8 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         memory_estimate_mib=r.memory_estimate >> 20, warnings=tuple(r.warnings),
         acme_last_error=acme.get("last_error"), acme_next_attempt=acme.get("next_attempt"),
         acme_last_renewal=(acme.get("last_renewal") or {}).get("at"),
-        named_keys=tuple(sec.keys.names()))
+        named_keys=tuple(sec.keys.names()), context=tuple(context_view(a)),
+        context_rule=RULE)
     nginx_files = frozenset({"nginx"})
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
@@ -106,7 +121,9 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
         FileSpec(layout.nginx_conf, render_nginx_conf(nginx).encode(), 0o644,
                  affects=nginx_files),
-        *engine.files(r, layout, site),
+        FileSpec(GATE_JS_FILE, GATE_JS.encode() if nginx.js_module else None, 0o644,
+                 affects=nginx_files),
+        *engine.files(r, layout, site, slot),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),
         FileSpec(layout.banner_file, render_banner(
             str(m(layout.report_file)), ep, r.model_id, served.mode,
@@ -118,7 +135,10 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                  affects=frozenset({"units"})),
     ]
     files += _stale_localai_configs(layout, engine.name, {f.path for f in files})
-    other = [e.unit for e in ENGINES.values() if e.unit != engine.unit]
+    if a.tls.mode != "letsencrypt":  # stale Let's Encrypt errors and backoff go with the mode
+        files.append(FileSpec(STATUS_FILE, None, 0o600))
+    engine_unit = engine.slot_unit(slot)
+    other = [u for u in ENGINE_UNITS if u != engine_unit]
     dirs = [(layout.webroot + "/.well-known/acme-challenge", 0o755),
             (layout.nginx_log_dir, 0o755), (layout.nginx_temp_dir, 0o700),
             (layout.models_dir, 0o755), ("/var/log/slm-appliance", 0o750),
@@ -131,16 +151,18 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         "answers": a.to_dict() | {"api_key": "keep" if a.api_key not in ("keep", "rotate")
                                   else a.api_key},
         "api_key_answer": a.api_key if a.api_key in ("keep", "rotate") else "explicit",
-        "engine": a.engine, "engine_unit": engine.unit, "model_id": r.model_id,
+        "engine": a.engine, "engine_unit": engine_unit, "engine_slot": slot,
+        "model_id": r.model_id,
         "model_path": r.model_path, "threads": r.threads, "endpoint": ep,
-        "listen": {"https": a.listen.https, "engine": a.listen.engine},
+        "listen": {"https": a.listen.https, "engine": engine_listen},
         "tls_mode": served.mode, "tls_not_after": not_after,
         "tls_served_sha256": tls.fingerprint(served.leaf_pem),
         "sha256_stamps": ({stamp_key(layout.map(r.model_path)): r.sha256} if r.sha256 else {}),
     }
-    return Plan(resolved=r, files=files, engine_unit=engine.unit, other_units=other, dirs=dirs,
+    return Plan(resolved=r, files=files, engine_unit=engine_unit, other_units=other, dirs=dirs,
                 state=state, served=served,
-                timers=[RENEW_TIMER] if site.service_manager == "systemd" else [])
+                timers=[RENEW_TIMER] if site.service_manager == "systemd" else [],
+                engine_listen=engine_listen)
 
 
 def _key_files(layout: Layout, sec: Secrets, nginx: frozenset[str],

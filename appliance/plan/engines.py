@@ -13,11 +13,12 @@ from typing import Protocol
 
 import yaml
 
-from appliance.answers.hostport import split_hostport
+from appliance.answers.hostport import join_hostport, split_hostport
 from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.render import MANAGED
+from appliance.plan.render.nginx import BODY_LIMIT_MB
 from appliance.plan.resolve import Resolved
 
 PROMPT_CACHE_MIB = 256  # llama.cpp's host prompt cache grows to 8 GiB by default ("leak" reports)
@@ -31,8 +32,21 @@ class Engine(Protocol):
     def unit(self) -> str: ...
     @property
     def readiness_path(self) -> str: ...
+    @property
+    def slots(self) -> tuple[str, ...]:
+        """Instances that can run side by side (a zero-downtime switch needs two)."""
+        ...
 
-    def files(self, r: Resolved, layout: Layout, site: Site) -> list[FileSpec]: ...
+    def slot_unit(self, slot: str) -> str: ...
+    def slot_listen(self, listen: str, slot: str) -> str: ...
+    def files(self, r: Resolved, layout: Layout, site: Site, slot: str = "a"
+              ) -> list[FileSpec]: ...
+
+
+def spare_listen(listen: str) -> str:
+    """The second instance's loopback address: the engine's port + 1 (- 1 at the top)."""
+    host, port = split_hostport(listen)
+    return join_hostport(host, port + 1 if port < 65535 else port - 1)
 
 
 def _unit(description: str, exec_start: list[str], site: Site, extra: str = "") -> str:
@@ -67,13 +81,23 @@ def _model_identity(r: Resolved, layout: Layout) -> str:
 
 @dataclass(frozen=True)
 class LlamaServer:
+    """Two slots: ``llama-server.service`` on ``listen.engine`` and ``llama-server-b.service``
+    on the next port; an engine change starts the idle one beside the serving one."""
+
     name: str = "llama-server"
     unit: str = "llama-server.service"
     readiness_path: str = "/health"
+    slots: tuple[str, ...] = ("a", "b")
 
-    def argv(self, r: Resolved, layout: Layout, site: Site) -> list[str]:
+    def slot_unit(self, slot: str) -> str:
+        return self.unit if slot == self.slots[0] else f"llama-server-{slot}.service"
+
+    def slot_listen(self, listen: str, slot: str) -> str:
+        return listen if slot == self.slots[0] else spare_listen(listen)
+
+    def argv(self, r: Resolved, layout: Layout, site: Site, slot: str = "a") -> list[str]:
         a = r.answers
-        host, port = split_hostport(a.listen.engine)
+        host, port = split_hostport(self.slot_listen(a.listen.engine, slot))
         argv = [site.llama_server_bin,
                 "--model", str(layout.map(r.model_path)),
                 "--alias", r.model_id,
@@ -88,19 +112,29 @@ class LlamaServer:
             argv += ["--no-jinja", "--chat-template", r.chat_template]
         return argv
 
-    def files(self, r: Resolved, layout: Layout, site: Site) -> list[FileSpec]:
+    def files(self, r: Resolved, layout: Layout, site: Site, slot: str = "a"
+              ) -> list[FileSpec]:
         unit = _unit(f"SLM appliance engine: llama-server serving {r.model_id}",
-                     self.argv(r, layout, site), site)
+                     self.argv(r, layout, site, slot), site)
         unit = unit.replace("\n[Unit]", "\n" + _model_identity(r, layout) + "[Unit]", 1)
-        return [FileSpec(f"{layout.systemd_dir}/{self.unit}", unit.encode(), 0o644,
+        return [FileSpec(f"{layout.systemd_dir}/{self.slot_unit(slot)}", unit.encode(), 0o644,
                          affects=frozenset({"engine", "units"}))]
 
 
 @dataclass(frozen=True)
 class LocalAI:
+    """One slot: its env file and model folder are shared, so a second copy cannot run."""
+
     name: str = "localai"
     unit: str = "local-ai.service"
     readiness_path: str = "/readyz"
+    slots: tuple[str, ...] = ("a",)
+
+    def slot_unit(self, slot: str) -> str:
+        return self.unit
+
+    def slot_listen(self, listen: str, slot: str) -> str:
+        return listen
 
     def model_yaml(self, r: Resolved, layout: Layout) -> str:
         a = r.answers
@@ -149,10 +183,12 @@ class LocalAI:
             "LOCALAI_WATCHDOG_BUSY_TIMEOUT": WATCHDOG_BUSY,
             "LOCALAI_WATCHDOG_IDLE": "false",
             "LOCALAI_LOG_LEVEL": "info",
+            "LOCALAI_UPLOAD_LIMIT": str(BODY_LIMIT_MB),  # MB; its default 15 < nginx's 16
         }
         return MANAGED + "\n" + "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
 
-    def files(self, r: Resolved, layout: Layout, site: Site) -> list[FileSpec]:
+    def files(self, r: Resolved, layout: Layout, site: Site, slot: str = "a"
+              ) -> list[FileSpec]:
         group = f"root:{site.engine_user}" if site.engine_user else None
         extra = (f"EnvironmentFile={layout.map(layout.localai_env)}\n"
                  f"WorkingDirectory={layout.map('/var/lib/local-ai')}\n")
@@ -186,3 +222,11 @@ def _go_templates(name: str) -> dict[str, str]:
 
 
 ENGINES: dict[str, Engine] = {"llama-server": LlamaServer(), "localai": LocalAI()}
+ENGINE_UNITS: tuple[str, ...] = tuple(e.slot_unit(s) for e in ENGINES.values() for s in e.slots)
+"""Every engine unit the appliance may run (status, banner, stop)."""
+
+
+def other_slot(engine: Engine, slot: str) -> str:
+    """The slot a switch starts: the other one (the same one for a single-slot engine)."""
+    others = [s for s in engine.slots if s != slot]
+    return others[0] if others else slot

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from appliance.answers.catalog import CatalogModel, estimate_memory, load_catalog
+from appliance.answers.catalog import SLOT_BYTES, CatalogModel, estimate_memory, load_catalog
 from appliance.answers.schema import Answers
 from appliance.errors import AnswersError, FieldError, GGUFError
 from appliance.host.facts import Facts
@@ -65,6 +65,10 @@ def resolve(answers: Answers, facts: Facts, site: Site, layout: Layout,
             source: str = "answers", stamps: dict[str, str] | None = None) -> Resolved:
     errors: list[FieldError] = []
     warnings: list[str] = []
+    if answers.tls.mode != "letsencrypt" and answers.tls.domain:
+        # A domain only means something for Let's Encrypt: self-signed forgets it, so nothing
+        # advertises or keeps a name this VM has no certificate for.
+        answers = answers.replace(tls=replace(answers.tls, domain=None))
     catalog = load_catalog()
     m = answers.model
     entry = catalog.get(m.id) if m.id else None
@@ -120,8 +124,14 @@ def resolve(answers: Answers, facts: Facts, site: Site, layout: Layout,
 
     kv = (info.kv_bytes_per_token if info else None) or (entry.kv_bytes_per_token if entry else 0)
     size = real.stat().st_size if real.is_file() else (entry.size if entry else 0)
-    memory = estimate_memory(size, kv or 0, m.context_size)
-    if facts.mem_total and memory > facts.mem_total:
+    memory = estimate_memory(size, kv or 0, m.context_size, answers.parallel)
+    single = estimate_memory(size, kv or 0, m.context_size)
+    if facts.mem_total and single <= facts.mem_total < memory:
+        fits = 1 + (facts.mem_total - single) // SLOT_BYTES
+        errors.append(FieldError("parallel", f"{answers.parallel} request slots need about "
+                                 f"{memory >> 20} MiB of RAM, this VM has "
+                                 f"{facts.mem_total >> 20} MiB", f"use at most {fits}"))
+    elif facts.mem_total and memory > facts.mem_total:
         errors.append(FieldError("model.context_size", f"needs about {memory >> 20} MiB of RAM, "
                                  f"this VM has {facts.mem_total >> 20} MiB",
                                  "choose a smaller context or model, or give the VM more RAM"))

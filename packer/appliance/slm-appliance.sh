@@ -11,7 +11,7 @@
 # shellcheck disable=SC2034  # the ONE_SERVICE_* variables are read by the framework
 # shellcheck shell=bash
 
-# The listing's name and descriptions (appliance/listing: a test checks they are equal).
+# The listing's name and descriptions (appliance/answers/listing.py: a test checks they are equal).
 ONE_SERVICE_NAME='Service SLM - CPU LLM with OpenAI-compatible API'
 ONE_SERVICE_VERSION='0.1.0'
 ONE_SERVICE_BUILD=$(date +%s)
@@ -23,29 +23,29 @@ certificate for a domain. The API key is in /etc/slm-appliance/api_key; connecti
 in /etc/one-appliance/config.'
 ONE_SERVICE_RECONFIGURABLE=true
 
-# Generated from the core's ONEAPP_* list (python -m appliance.listing --bash-params; a test
+# Generated from the core's ONEAPP_* list (python -m appliance.answers.listing --bash-params; a test
 # checks it). Names have four segments: FireEdge groups user inputs by them. The 4th field is
 # the user input's kind (non-empty = offered in the instantiate dialog). Context is a change:
 # a value applies when it differs from the one applied from context last time.
 ONE_SERVICE_PARAMS=(
-    'ONEAPP_SLM_MODEL_ID'        'configure' 'Model from the catalog (empty = keep)'                  'O|list'
-    'ONEAPP_SLM_MODEL_PATH'      'configure' 'Local GGUF file instead of a catalog model'             'O|text'
-    'ONEAPP_SLM_MODEL_SHA256'    'configure' 'Expected sha256 of the model path'                      ''
-    'ONEAPP_SLM_MODEL_CONTEXT'   'configure' 'Context size in tokens, all slots (empty = keep)'       'O|number'
-    'ONEAPP_SLM_ENGINE_NAME'     'configure' 'Inference engine (empty = keep)'                        'O|list'
-    'ONEAPP_SLM_ENGINE_THREADS'  'configure' 'CPU threads: auto or a number (empty = keep)'           'O|text'
-    'ONEAPP_SLM_ENGINE_PARALLEL' 'configure' 'Concurrent request slots (empty = keep)'                'O|number'
-    'ONEAPP_SLM_API_KEY'         'configure' 'API key: 32+ characters or rotate (empty = keep)'       'O|password'
-    'ONEAPP_SLM_TLS_MODE'        'configure' 'TLS certificate (empty = keep)'                         'O|list'
-    'ONEAPP_SLM_TLS_DOMAIN'      'configure' 'Domain for Lets Encrypt (resolves here, port 80 open)'  'O|text'
-    'ONEAPP_SLM_TLS_EMAIL'       'configure' 'Contact e-mail for Lets Encrypt'                        'O|text'
-    'ONEAPP_SLM_ACME_DIRECTORY'  'configure' 'ACME directory: production, staging or a URL'           'O|text'
-    'ONEAPP_SLM_ACME_CABUNDLE'   'configure' 'CA file for a private ACME server'                      ''
-    'ONEAPP_SLM_TLS_ADDRESS'     'configure' 'Public IP the domain points to (behind NAT)'            'O|text'
-    'ONEAPP_SLM_DNS_NOCHECK'     'configure' 'Skip the DNS pre-check for Lets Encrypt'                'O|boolean'
-    'ONEAPP_SLM_LISTEN_HTTPS'    'configure' 'HTTPS listen address'                                   ''
-    'ONEAPP_SLM_LISTEN_HTTP'     'configure' 'HTTP listen address (ACME challenges, redirect)'        ''
-    'ONEAPP_SLM_LISTEN_ENGINE'   'configure' 'Engine loopback address'                                ''
+    'ONEAPP_SLM_MODEL_ID'         'configure' 'Model from the catalog (empty = keep)'                  'O|list'
+    'ONEAPP_SLM_MODEL_PATH'       'configure' 'Local GGUF file instead of a catalog model'             'O|text'
+    'ONEAPP_SLM_MODEL_SHA256'     'configure' 'Expected sha256 of the model path'                      ''
+    'ONEAPP_SLM_MODEL_CONTEXT'    'configure' 'Context size in tokens, all slots (empty = keep)'       'O|number'
+    'ONEAPP_SLM_ENGINE_NAME'      'configure' 'Inference engine (empty = keep)'                        'O|list'
+    'ONEAPP_SLM_ENGINE_THREADS'   'configure' 'CPU threads: auto or a number (empty = keep)'           'O|text'
+    'ONEAPP_SLM_ENGINE_PARALLEL'  'configure' 'Concurrent request slots (empty = keep)'                'O|number'
+    'ONEAPP_SLM_API_KEY'          'configure' 'API key: 32+ characters or rotate (empty = keep)'       'O|password'
+    'ONEAPP_SLM_TLS_MODE'         'configure' 'TLS certificate (empty = keep)'                         'O|list'
+    'ONEAPP_SLM_TLS_DOMAIN'       'configure' 'Domain for Lets Encrypt (resolves here, port 80 open)'  'O|text'
+    'ONEAPP_SLM_TLS_EMAIL'        'configure' 'Contact e-mail for Lets Encrypt'                        'O|text'
+    'ONEAPP_SLM_ACME_DIRECTORY'   'configure' 'ACME directory: production, staging or a URL'           'O|text'
+    'ONEAPP_SLM_ACME_CABUNDLE'    'configure' 'CA file for a private ACME server'                      ''
+    'ONEAPP_SLM_TLS_ADDRESS'      'configure' 'Public IP the domain points to (behind NAT)'            'O|text'
+    'ONEAPP_SLM_DNS_NOCHECK'      'configure' 'Skip the DNS pre-check for Lets Encrypt'                'O|boolean'
+    'ONEAPP_SLM_LISTEN_HTTPS'     'configure' 'HTTPS listen address'                                   ''
+    'ONEAPP_SLM_LISTEN_HTTP'      'configure' 'HTTP listen address (ACME challenges, redirect)'        ''
+    'ONEAPP_SLM_LISTEN_ENGINE'    'configure' 'Engine loopback address'                                ''
 )
 
 SLM_ROOT="${SLM_ROOT:-/}"                              # a folder in tests, / on the VM
@@ -241,12 +241,12 @@ install_localai() {
 }
 
 # install_localai_backend LAYOUT DIGEST DEST: the llama-cpp backend image, pulled by digest on
-# the build host (python -m appliance.oci pull), unpacked into LocalAI's system backends path
+# the build host (python -m appliance.host.oci pull), unpacked into LocalAI's system backends path
 # after checking every blob against the digest again. A folder there with run.sh at its top
 # is a backend named after the folder: LocalAI fetches nothing at run time.
 install_localai_backend() {
     local rc=0
-    "$SLM_PYTHON" -m appliance.oci unpack "$1" "$2" "$3" || rc=$?
+    "$SLM_PYTHON" -m appliance.host.oci unpack "$1" "$2" "$3" || rc=$?
     if [ "$rc" -ne 0 ]; then
         msg error "LocalAI's llama-cpp backend could not be installed from $1 (exit $rc)" || true
         return "$rc"

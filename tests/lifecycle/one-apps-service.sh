@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A stand-in for the one-apps service manager (/etc/one-appliance/service), modelled on
-# appliances/service.sh and lib/common.sh as documented in shared/reference/one-apps-and-peer.md
-# (1.3, 1.4, 1.6): the framework itself cannot be fetched here. It keeps the semantics that
-# break appliances: `set -e` and `umask 0077` over the whole stage, `msg error` returning 1,
-# the status file, the stage log, and service_cleanup after every stage.
+# appliances/service.sh and lib/common.sh (`set -e` and `umask 0077` over the whole stage,
+# `msg error` returning 1, the status file, the stage log, service_cleanup after every stage).
+# The lifecycle tests no longer use it: they run the vendored framework itself (framework.py).
+# Only the older VM provisioning in tests/image/vm.py still copies it; remove it with that.
 set -e
 umask 0077
 

@@ -11,13 +11,14 @@ token is 401 ``Not authorized``.
 from __future__ import annotations
 
 import shutil
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.http_stub import serve_http
 
 TOKEN = "token-of-vm-7"
 VMID = "7"
@@ -83,12 +84,6 @@ def _handler(gate: OneGate) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve() -> Iterator[OneGate]:
     gate = OneGate()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(gate))
-    gate.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_http(_handler(gate)) as port:
+        gate.port = port
         yield gate
-    finally:
-        server.shutdown()
-        server.server_close()

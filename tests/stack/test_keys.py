@@ -40,6 +40,8 @@ class Keys:
     stack: Stack
     secrets: dict[str, str] = field(default_factory=dict)
     revoked: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    """Secrets replaced by a rotation: refused, and never to be found anywhere either."""
     sent: Counter[str] = field(default_factory=Counter)
     numbers: dict[str, float] = field(default_factory=dict)
 
@@ -206,6 +208,45 @@ def test_usage_counts_match_the_requests_sent(keys: Keys) -> None:
     assert {r["name"]: r["requests"] for r in listing}["bob"] == keys.sent["bob"]
 
 
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_rotate_gives_a_new_secret_and_refuses_the_old(keys: Keys) -> None:
+    pid = _engine_pid(keys.stack)
+    for name in ("bob", "default"):
+        old = keys.stack.key() if name == "default" else keys.secrets[name]
+        p = keys.cli("key", "rotate", name)
+        assert p.returncode == 0, p.stdout + p.stderr
+        new = p.stdout.splitlines()[1].strip()
+        keys.retired.append(old)
+        if name == "default":
+            assert keys.stack.key() == new
+        else:
+            keys.secrets[name] = new
+        assert new != old and keys.get(name).status_code == 200
+        with keys.stack.client() as c:
+            assert c.get("/v1/models", headers=_bearer(old)).status_code == 401
+        keys.sent[NO_KEY] += 1
+    assert _engine_pid(keys.stack) == pid
+
+
+def test_a_key_from_context_works_and_the_operator_is_told_it_is_visible(keys: Keys) -> None:
+    old = keys.stack.key()
+    secret = "c" * 43
+    env = {**os.environ, "ONEAPP_SLM_API_KEY": secret}
+    p = subprocess.run([sys.executable, "-m", "wizard", "--root", str(keys.stack.root),
+                        "context", "--no-acme"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "warning: a key set through ONEAPP_SLM_API_KEY is visible" in p.stdout
+    assert keys.stack.key() == secret and keys.get("default").status_code == 200
+    assert keys.get("bob").status_code == 200  # named keys untouched
+    report = (keys.stack.root / "etc/one-appliance/config").read_text()
+    assert "Sunstone" in report and "named = bob, rl, one" in report
+    keys.retired.append(old)
+
+
 def test_an_expired_key_is_refused_like_a_revoked_one(keys: Keys) -> None:
     """nginx compares the expiry with its own clock: no apply is needed on the day. The CLI
     refuses past dates, so the store is edited by hand here, then any apply renders it."""
@@ -229,7 +270,7 @@ def test_an_expired_key_is_refused_like_a_revoked_one(keys: Keys) -> None:
 
 
 def test_no_secret_in_logs_processes_listings_or_report(keys: Keys) -> None:
-    secrets = [*keys.secrets.values(), keys.stack.key()]
+    secrets = [*keys.secrets.values(), *keys.retired, keys.stack.key()]
     root = keys.stack.root
     outputs = [keys.cli("key", "list").stdout, keys.cli("key", "list", "--json").stdout,
                keys.cli("usage", "--json").stdout, keys.cli("status").stdout]

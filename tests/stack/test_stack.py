@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -103,13 +104,14 @@ def test_readiness_probe_is_503_until_the_model_is_loaded(stack: Stack) -> None:
                 time.sleep(0.005)
 
     services = stack.services
-    services.stop("llama-server.service")
+    unit = stack.engine_unit()
+    services.stop(unit)
     t = threading.Thread(target=poll)
     t.start()
     try:
         time.sleep(0.3)
         started = time.perf_counter()
-        services.start("llama-server.service")
+        services.start(unit)
         deadline = time.time() + 60
         while not any(s == 200 for _, s, _ in seen) and time.time() < deadline:
             time.sleep(0.02)
@@ -127,7 +129,8 @@ def test_readiness_probe_is_503_until_the_model_is_loaded(stack: Stack) -> None:
 
 def test_retry_after_while_the_engine_is_down(stack: Stack) -> None:
     services = stack.services
-    services.stop("llama-server.service")
+    unit = stack.engine_unit()
+    services.stop(unit)
     try:
         with stack.client() as c:
             r = c.get("/health")
@@ -136,7 +139,7 @@ def test_retry_after_while_the_engine_is_down(stack: Stack) -> None:
             assert r.status_code == 503
             assert "starting or restarting" in r.json()["error"]["message"]
     finally:
-        services.start("llama-server.service")
+        services.start(unit)
         assert wizard("--root", str(stack.root), "status", "--json").returncode in (0, 1)
         stack.baseline()
 
@@ -144,43 +147,45 @@ def test_retry_after_while_the_engine_is_down(stack: Stack) -> None:
 def test_same_answers_twice_change_and_restart_nothing(fresh: Stack) -> None:
     s = fresh
     before = tree_hashes(s.root)
-    pids = (s.services.pid("llama-server.service"), s.services.pid("nginx.service"))
+    pids = (s.services.pid(s.engine_unit()), s.services.pid("nginx.service"))
     p = s.apply("version: 1\n")
     assert "nothing to change" in p.stdout
     assert tree_hashes(s.root) == before
-    assert (s.services.pid("llama-server.service"), s.services.pid("nginx.service")) == pids
+    assert (s.services.pid(s.engine_unit()), s.services.pid("nginx.service")) == pids
 
 
 def _children(pid: int) -> set[str]:
     return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
 
 
-def test_threads_change_restarts_only_the_engine(fresh: Stack) -> None:
+def test_threads_change_switches_the_engine_and_reloads_nginx(fresh: Stack) -> None:
     s = fresh
-    engine, nginx = s.services.pid("llama-server.service"), s.services.pid("nginx.service")
+    old = s.engine_unit()
+    engine, nginx = s.services.pid(old), s.services.pid("nginx.service")
     assert nginx is not None
-    workers = _children(nginx)
     p = s.apply("threads: 1\n")
-    assert "restart llama-server.service" in p.stdout
-    assert "nginx.service" not in p.stdout
-    assert s.services.pid("llama-server.service") != engine
-    assert s.services.pid("nginx.service") == nginx and _children(nginx) == workers
-    unit = (s.root / "etc/systemd/system/llama-server.service").read_text()
+    new = s.engine_unit()
+    assert new != old and f"start {new}" in p.stdout and f"stop {old}" in p.stdout
+    assert "reload nginx.service" in p.stdout
+    assert s.services.pid(old) is None and s.services.pid(new) not in (None, engine)
+    assert s.services.pid("nginx.service") == nginx
+    unit = (s.root / f"etc/systemd/system/{new}").read_text()
     assert "--threads 1 " in unit
     status = json.loads(wizard("--root", str(s.root), "status", "--json", check=True).stdout)
     assert status["threads"] == 1 and status["ready"] is True
+    assert status["services"] == {new: True, "nginx.service": True}
 
 
 def test_config_failing_nginx_t_is_rolled_back(fresh: Stack) -> None:
     s = fresh
     before = tree_hashes(s.root)
-    engine = s.services.pid("llama-server.service")
+    engine = s.services.pid(s.engine_unit())
     # A documentation address (TEST-NET-2) is valid syntax but not on this machine: nginx -t fails.
     p = s.apply(f"listen:\n  https: 198.51.100.7:{s.port_base + 443}\n", check=False)
     assert p.returncode == 1
     assert "nginx-test" in p.stderr and "previous configuration restored" in p.stderr
     assert tree_hashes(s.root) == before
-    assert s.services.pid("llama-server.service") == engine
+    assert s.services.pid(s.engine_unit()) == engine
     with s.client() as c:
         assert c.get("/v1/models", headers=s.auth()).status_code == 200
 
@@ -248,7 +253,7 @@ def test_switch_to_a_model_without_chat_template(fresh: Stack) -> None:
     s = fresh
     p = s.apply(f"model:\n  id: {GEMMA}\n  context_size: 2048\n")
     assert "no chat template" in p.stdout
-    unit = (s.root / "etc/systemd/system/llama-server.service").read_text()
+    unit = (s.root / f"etc/systemd/system/{s.engine_unit()}").read_text()
     assert "--no-jinja --chat-template gemma" in unit
     with s.client() as c:
         r = c.get("/v1/models", headers=s.auth())
@@ -287,11 +292,21 @@ def test_bench_json_on_the_real_stack(stack: Stack) -> None:
 
 def test_tune_measures_candidates_and_restores(fresh: Stack) -> None:
     s = fresh
-    state = "var/lib/slm-appliance/state.json"  # only its applied_at moves
-    before = tree_hashes(s.root, ignore=(state,))
+    # Each candidate switches engine instances: which one serves at the end (its unit file,
+    # nginx's upstream port, the state) may differ; what it runs may not.
+    moving = ("var/lib/slm-appliance/state.json", "etc/systemd/system/llama-server",
+              "etc/nginx/nginx.conf")
+    before = tree_hashes(s.root, ignore=moving)
+
+    def serving() -> str:
+        unit = (s.root / f"etc/systemd/system/{s.engine_unit()}").read_text()
+        return re.sub(r"--port \d+ ", "", unit.split("ExecStart=")[1].splitlines()[0])
+
+    command = serving()
     p = wizard("--root", str(s.root), "tune", "--json", check=True)
     out = json.loads(p.stdout)
     logical = os.cpu_count() or 1
     assert 1 <= out["best_threads"] <= logical and out["measured"]
     assert all(v > 0 for v in out["measured"].values())
-    assert tree_hashes(s.root, ignore=(state,)) == before  # without --apply: threads restored
+    assert tree_hashes(s.root, ignore=moving) == before  # without --apply: threads restored
+    assert serving() == command

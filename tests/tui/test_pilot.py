@@ -118,7 +118,7 @@ async def test_domain_that_does_not_point_here(fresh: Stack) -> None:
 
 async def test_quit_after_review_asks_and_changes_nothing(fresh: Stack) -> None:
     before = tree_hashes(fresh.root)
-    pids = fresh.services.pid("llama-server.service")
+    pids = fresh.services.pid(fresh.engine_unit())
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
         await _to(pilot, "performance")
@@ -130,7 +130,7 @@ async def test_quit_after_review_asks_and_changes_nothing(fresh: Stack) -> None:
         await press(pilot, "#discard")
     assert app.return_code == 0
     assert tree_hashes(fresh.root) == before
-    assert fresh.services.pid("llama-server.service") == pids
+    assert fresh.services.pid(fresh.engine_unit()) == pids
 
 
 async def test_ctrl_q_during_apply_waits_and_leaves_no_journal(fresh: Stack) -> None:

@@ -138,7 +138,7 @@ def test_model_and_threads_change_in_a_few_keys(fresh: Stack, tui: tuple[str, Ke
 def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
                                                       tui: tuple[str, Keys, float]) -> None:
     name, keys, _ = tui
-    pid = fresh.services.pid("llama-server.service")
+    pid = fresh.services.pid(fresh.engine_unit())
     keys("C-n")
     wait_text(name, "Trained ctx")
     keys("Tab")
@@ -184,7 +184,7 @@ def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
     applied = fresh.layout.map(fresh.layout.applied_answers)
     ok = wizard("--root", str(fresh.root), "--validate", str(applied))
     assert ok.returncode == 0, ok.stderr
-    assert fresh.services.pid("llama-server.service") == pid
+    assert fresh.services.pid(fresh.engine_unit()) == pid
     assert status(fresh)["model"] == SMOLLM
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.answers.schema import defaults
 from appliance.errors import AnswersError
 from appliance.host.paths import Layout
 from appliance.keys import store as ks
@@ -203,3 +204,30 @@ def test_every_key_feature_passes_nginx_t(tmp_path: Path) -> None:
                         "-p", f"{tmp_path}/"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "limit_req zone=slm_rpm_1 nodelay;" in files["limits.conf"]
+
+
+def test_key_commands_need_a_configured_appliance(tmp_path: Path) -> None:
+    """Before the first apply a key command would configure everything: it refuses."""
+    from appliance.apply.runtime import Context
+    from appliance.errors import SetupError
+    from appliance.host.facts import Facts
+    from appliance.host.site import Site
+    from appliance.keys import manage
+
+    facts = Facts(2, 2, frozenset(), 1 << 30, "vm")
+    ctx = Context(Layout(tmp_path), Site(), facts, services=None)  # type: ignore[arg-type]
+    with pytest.raises(SetupError, match="nothing is configured"):
+        manage.add(defaults(), ctx, "ci")
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_lists_key_names_and_warns_about_context_keys() -> None:
+    from appliance.plan.render.report import ReportInputs, render_report
+
+    text = render_report(ReportInputs(
+        endpoint="https://vm/v1", api_key_file="/etc/slm-appliance/api_key", ca_file=None,
+        model_id="m", engine="llama-server", threads=2, context_size=2048, parallel=1,
+        tls_mode="self-signed", tls_domain=None, tls_not_after="2027-01-01T00:00:00Z",
+        memory_estimate_mib=100, named_keys=("ci-bot", "ide")))
+    assert "named = ci-bot, ide" in text and "visible to anyone" in text
+    assert "Sunstone" in ks.CONTEXT_KEY_NOTE and "wizard key add" in ks.CONTEXT_KEY_NOTE

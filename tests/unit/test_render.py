@@ -13,7 +13,12 @@ from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.engines import LlamaServer, LocalAI
 from appliance.plan.gguf import GGUFInfo
-from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from appliance.plan.render.nginx import (
+    BODY_LIMIT_MB,
+    NginxInputs,
+    render_key_map,
+    render_nginx_conf,
+)
 from appliance.plan.resolve import Resolved
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -111,7 +116,7 @@ ENV_VARS = {"LOCALAI_ADDRESS", "LOCALAI_MODELS_PATH", "LOCALAI_BACKENDS_SYSTEM_P
             "LOCALAI_AUTOLOAD_GALLERIES", "LOCALAI_AUTOLOAD_BACKEND_GALLERIES",
             "LOCALAI_GALLERIES", "LOCALAI_BACKEND_GALLERIES", "LOCALAI_PARALLEL_REQUESTS",
             "LOCALAI_WATCHDOG_BUSY", "LOCALAI_WATCHDOG_BUSY_TIMEOUT", "LOCALAI_WATCHDOG_IDLE",
-            "LOCALAI_LOG_LEVEL"}
+            "LOCALAI_LOG_LEVEL", "LOCALAI_UPLOAD_LIMIT"}
 
 
 @pytest.mark.parametrize(("name", "template"), [("tokenizer", None), ("gemma", "gemma")])
@@ -141,6 +146,7 @@ def test_localai_env_matches_golden_and_is_locked_down() -> None:
     assert env["LOCALAI_DISABLE_WEBUI"] == "true"
     assert env["LOCALAI_AUTOLOAD_GALLERIES"] == env["LOCALAI_AUTOLOAD_BACKEND_GALLERIES"] == "false"
     assert env["LOCALAI_THREADS"] == "4"
+    assert env["LOCALAI_UPLOAD_LIMIT"] == str(BODY_LIMIT_MB)  # MB, as nginx's body limit
     assert "API_KEY" not in text and "EXTERNAL" not in text
 
 

@@ -164,3 +164,37 @@ def test_a_busy_lock_names_the_holder_and_changes_nothing(world: World) -> None:
     assert str(busy.value) == f"another apply is running (pid {os.getpid()}); nothing was changed"
     assert busy.value.exit_code == 1 and "restored" not in str(busy.value)
     assert world.snapshot() == before
+
+
+def test_the_cli_reports_a_busy_lock_without_rollback_words(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.apply.journal import apply_lock
+    from wizard.cli import main
+
+    layout = world.ctx.layout
+    layout.map(layout.site_file).parent.mkdir(parents=True, exist_ok=True)
+    layout.map(layout.site_file).write_text(world.ctx.site.to_yaml())
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("threads: 1\n")
+    with apply_lock(layout):
+        assert main(["--root", str(layout.root), "--apply", str(answers)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: another apply is running (pid {os.getpid()}); nothing was changed\n"
+
+
+def test_applying_the_repaired_answers_repairs_the_stored_file(world: World) -> None:
+    from appliance.answers.stored import applied_answers, repaired_answers
+
+    layout, site = world.ctx.layout, world.ctx.site
+    stored = layout.map(layout.applied_answers)
+    good = stored.read_text()
+    stored.write_text(good.replace("parallel: 2", "parallel: 0"))
+    start = repaired_answers(layout, site)
+    assert [p.field for p in start.problems] == ["parallel"]
+    before = world.snapshot()
+    result = apply_answers(start.answers, world.ctx, "wizard")
+    assert result.noop  # the running stack already matches: only the record is rewritten
+    assert applied_answers(layout, site) == start.answers and stored.read_text() == good
+    after = world.snapshot()
+    assert {k for k in after[0] if after[0][k] != before[0].get(k)} == {
+        "var/lib/slm-appliance/answers.applied.yaml"} and after[1:] == before[1:]

@@ -21,7 +21,7 @@ def print_event(e: Event) -> None:
     mark = {"running": "..", "done": "ok", "failed": "!!", "skipped": "--"}.get(e.state, "  ")
     if e.step == "write-file":
         print(f"   [{mark}] wrote {e.detail}")
-    elif e.state != "running" or e.step in ("write", "engine-ready"):
+    elif e.state != "running" or e.step in ("write", "engine-ready", "download"):
         print(f"[{mark}] {e.step}{': ' + e.detail if e.detail else ''}", flush=True)
 
 
@@ -48,6 +48,8 @@ def finish(result: ApplyResult, ctx: Context) -> int:
         print(f"warning: {w}")
     if result.noop and not result.tls:
         print("nothing to change: the running configuration already matches")
+    elif not result.noop:
+        print("\nchanged:\n" + "".join(f"  {line}\n" for line in result.summary), end="")
     print_summary(ctx)
     return tls_exit(result.tls)
 

@@ -7,9 +7,10 @@ import argparse
 import os
 from typing import Any
 
-from appliance.answers.context import answers_from_env
+from appliance.answers.context import RULE
 from appliance.answers.stored import applied_answers, read_answers
 from appliance.apply.changes import describe, diff
+from appliance.apply.context_change import apply_context
 from appliance.apply.run import apply_answers, make_plan
 from appliance.host import facts as facts_mod
 from appliance.host.paths import Layout
@@ -36,6 +37,7 @@ def cmd_apply(args: argparse.Namespace, layout: Layout, site: Site) -> int:
         print(describe(changes) or "no changes")
         return EXIT_OK
     result = apply_answers(answers, ctx, args.apply)
+    print(f"note: {RULE}")
     return finish(result, ctx)
 
 
@@ -51,7 +53,8 @@ def cmd_validate(args: argparse.Namespace, layout: Layout, site: Site) -> int:
 
 
 def cmd_context(args: argparse.Namespace, layout: Layout, site: Site) -> int:
-    """Unset variables keep what was applied last (so wizard changes survive reboots)."""
-    answers = answers_from_env(os.environ, applied_answers(layout, site))
+    """Only variables changed since the last boot apply (so wizard changes survive reboots)."""
     ctx = make_context(layout, site)
-    return finish(apply_answers(answers, ctx, "context", acme=not args.no_acme), ctx)
+    done = apply_context(os.environ, applied_answers(layout, site), ctx, acme=not args.no_acme)
+    print(f"context: {', '.join(sorted(done.applied)) or 'no variable changed'} ({RULE})")
+    return finish(done.result, ctx)

@@ -12,6 +12,8 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
+from appliance.answers.context import RULE
+
 from .base import StepScreen
 from .fields import changed_fields, gate
 from .messages import ApplyRequested, Refused, Reviewed
@@ -86,7 +88,7 @@ class ReviewScreen(StepScreen):
             lines = "\n".join(f" • {line}" for line in plain_lines(review, before, self._after))
             warn = "".join(f"\n[yellow]warning: {w}[/]" for w in review.warnings)
             files = ", ".join(f.rsplit("/", 1)[-1] for f in review.files)
-            summary = (f"[b]What changes[/]\n{lines}{warn}\n[b]Exact diff[/] "
+            summary = (f"[b]What changes[/]\n{lines}{warn}\n[dim]{RULE}[/]\n[b]Exact diff[/] "
                        f"({len(review.files)} files: {files}; PgDn scrolls)")
         self.query_one("#summary", Static).update(summary)
         self.query_one("#diff", Static).update(diff_text(review.diff))

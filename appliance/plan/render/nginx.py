@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from appliance.answers.hostport import join_hostport, split_hostport
 from appliance.plan.render import MANAGED, MANAGED_BY
 from appliance.plan.render.keys import LOG_FORMAT
+from appliance.plan.render.model_gate import gated
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
 RETRY_AFTER_S = 5
+BODY_LIMIT_MB = 16  # nginx's client_max_body_size; LocalAI's upload limit is set to match
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class NginxInputs:
     """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
+    served_model: str = ""
+    gate_import: str = ""
+    """With njs: the served-model gate's js_import; a request naming another model gets a 400
+    (plan/render/model_gate.py)."""
 
 
 def _error(message: str, typ: str, code: int | str) -> str:
@@ -91,6 +97,16 @@ def render_nginx_conf(i: NginxInputs) -> str:
     log_format = f" {LOG_FORMAT}" if i.key_policy else ""
     keys_server = f"include {i.key_limits};" if i.key_limits else ""
     load = f"load_module {i.js_module};\n" if i.js_module else ""
+    stream = f"""{proxy}
+            proxy_buffering off;
+            proxy_cache off;
+            gzip off;
+            {i.token_filter}"""
+    api, stream_named, api_named = proxy, "", ""
+    if i.js_module and i.gate_import and i.served_model:
+        keys_http += f"\n    {i.gate_import}"
+        stream, stream_named = gated(i.served_model, "@slm_stream", stream, f"{BODY_LIMIT_MB}m")
+        api, api_named = gated(i.served_model, "@slm_api", proxy, f"{BODY_LIMIT_MB}m")
     return f"""{load}{MANAGED}
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
@@ -119,7 +135,7 @@ http {{
     charset utf-8;
     server_tokens off;
     keepalive_timeout 65s;
-    client_max_body_size 16m;
+    client_max_body_size {BODY_LIMIT_MB}m;
 
     map $status $slm_retry_after {{
         503 {RETRY_AFTER_S};
@@ -192,19 +208,15 @@ http {{
         # Token streams: no buffering, no cache, no compression, so each event leaves at once.
         location ~ ^/v1/({streams})$ {{
             {KEY_CHECK}
-            {proxy}
-            proxy_buffering off;
-            proxy_cache off;
-            gzip off;
-            {i.token_filter}
+            {stream}
         }}
 
-        location /v1/ {{
+        {stream_named}location /v1/ {{
             {KEY_CHECK}
-            {proxy}
+            {api}
         }}
 
-        location = /metrics {{
+        {api_named}location = /metrics {{
             {KEY_CHECK}
             {proxy}
         }}

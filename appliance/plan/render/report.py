@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.keys.store import CONTEXT_KEY_NOTE
+from appliance.plan.engines import ENGINE_UNITS
 from appliance.plan.render import MANAGED_BY
 
 
@@ -28,6 +29,9 @@ class ReportInputs:
     acme_last_renewal: str | None = None
     named_keys: tuple[str, ...] = ()
     """Names only: the report never holds a secret."""
+    context: tuple[tuple[str, str], ...] = ()
+    """Every ONEAPP_* variable and the value in force (context.context_view)."""
+    context_rule: str = ""
 
 
 def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
@@ -42,6 +46,7 @@ def curl_example(endpoint: str, key_file: str, ca_file: str | None, model: str,
 
 def render_report(i: ReportInputs) -> str:
     warnings = "".join(f"warning_{n} = {w}\n" for n, w in enumerate(i.warnings, 1))
+    context = "".join(f"{k} = {v}\n" for k, v in i.context)
     return f"""{MANAGED_BY}.
 [Connection info]
 endpoint = {i.endpoint}
@@ -74,7 +79,10 @@ note = {CONTEXT_KEY_NOTE}
 
 [Test with curl]
 command = {curl_example(i.endpoint, i.api_key_file, i.ca_file, i.model_id)}
-{"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
+
+[Context]
+rule = {i.context_rule}
+{context}{"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
 
 
 def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
@@ -84,7 +92,7 @@ def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
     return f"""{MANAGED_BY}: login status banner.
 case $- in *i*) ;; *) return 0 2>/dev/null || exit 0 ;; esac
 [ -t 1 ] || return 0 2>/dev/null || exit 0
-_slm_state=$(systemctl is-active llama-server.service local-ai.service 2>/dev/null \\
+_slm_state=$(systemctl is-active {" ".join(ENGINE_UNITS)} 2>/dev/null \\
   | grep -m1 -x active || echo "not running")
 printf '\\n  SLM appliance  %s\\n' "OpenAI-compatible API"
 printf '  endpoint : %s\\n' "{endpoint}"
