@@ -62,3 +62,9 @@ async def choose(pilot: Pilot[int], selector: str) -> None:
 
     pilot.app.screen.query_one(selector, ToggleButton).value = True
     await pilot.pause()
+
+
+async def wait_dialog(pilot: Pilot[int], name: str, button: str) -> None:
+    """Wait until the dialog class ``name`` is pushed and composed (its ``button`` exists)."""
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == name
+                   and bool(pilot.app.screen.query(button)))

@@ -18,9 +18,9 @@ from appliance.answers.schema import Answers
 from appliance.apply.runtime import Event
 from appliance.apply.transaction import ApplyResult
 from tests.tui.fake import FailingSession, FakeSession
-from tests.tui.helpers import choose, next_step, press, wait_for
+from tests.tui.helpers import choose, next_step, press, wait_dialog, wait_for
 from wizard.app import WizardApp
-from wizard.screens.dialogs import ConfirmQuit, ErrorDialog
+from wizard.screens.dialogs import ConfirmQuit
 
 pytestmark = pytest.mark.asyncio
 SIZE = (80, 24)
@@ -129,7 +129,7 @@ async def test_lock_busy_opens_the_dialog_saying_nothing_changed() -> None:
         await to(pilot, "review")
         await wait_for(pilot, lambda: not app.screen.query_one("#apply", Button).disabled)
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        await wait_dialog(pilot, "ErrorDialog", "#back")
         assert "another apply is running" in app.screen.reason  # type: ignore[attr-defined]
         await press(pilot, "#back")
         await wait_for(pilot, lambda: app.step == "review")
@@ -192,13 +192,13 @@ async def test_quit_with_unapplied_changes_asks_first() -> None:
         await to(pilot, "performance")
         app.screen.query_one("#threads", Input).value = "2"
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmQuit))
+        await wait_dialog(pilot, "ConfirmQuit", "#keep")
         assert "Threads 4 -> 2" in app.screen.changes  # type: ignore[attr-defined]
         await press(pilot, "#keep")
         await wait_for(pilot, lambda: app.step == "performance"
                        and not isinstance(app.screen, ConfirmQuit))
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmQuit))
+        await wait_dialog(pilot, "ConfirmQuit", "#keep")
         await press(pilot, "#discard")
     assert app.return_code == 0
 

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Static
 
 from tests.conftest import GEMMA, SMOLLM, Stack, tree_hashes, wizard
-from tests.tui.helpers import choose, make_app, next_step, press, wait_for
+from tests.tui.helpers import choose, make_app, next_step, press, wait_dialog, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio]
 SIZE = (80, 24)
@@ -126,7 +126,7 @@ async def test_quit_after_review_asks_and_changes_nothing(fresh: Stack) -> None:
         await _review(pilot)
         assert "--threads 1" in shown(pilot, "#diff")
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmQuit")
+        await wait_dialog(pilot, "ConfirmQuit", "#discard")
         await press(pilot, "#discard")
     assert app.return_code == 0
     assert tree_hashes(fresh.root) == before
@@ -215,7 +215,7 @@ async def test_failed_apply_shows_the_cause_and_keeps_the_old_config(fresh: Stac
             app.screen.query_one("#path", Input).value = "/opt/slm-appliance/models/broken.gguf"
             await _review(pilot)
             await pilot.press("a")
-            await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog))
+            await wait_dialog(pilot, "ErrorDialog", "#back")
             dialog = app.screen
             assert isinstance(dialog, ErrorDialog)
             assert "llama-server" in dialog.reason

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
 from tests.tui.fake import FailingSession, FakeSession, fake_app
-from tests.tui.helpers import choose, next_step, press, wait_for
+from tests.tui.helpers import choose, next_step, press, wait_dialog, wait_for
 from wizard.app import WizardApp
 
 SIZE = (80, 24)
@@ -108,7 +108,7 @@ def failing(step: str, selector: str, text: str) -> Before:
     async def run_before(pilot: Pilot[int]) -> None:
         if step == "apply":
             await _apply(pilot)
-            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ErrorDialog")
+            await wait_dialog(pilot, "ErrorDialog", "#retry")
         elif step == "done":
             await _apply(pilot)
             await next_step(pilot, "done")
@@ -152,7 +152,7 @@ def test_quit_confirmation_fits_60x20(snap_compare: Any) -> None:
         await goto("performance")(pilot)
         pilot.app.screen.query_one("#threads", Input).value = "2"
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmQuit")
+        await wait_dialog(pilot, "ConfirmQuit", "#keep")
         await pilot.pause()
     assert snap_compare(fake_app(), terminal_size=SMALL, run_before=run_before)
 
@@ -174,11 +174,14 @@ def test_status_text_shows_certificate_state() -> None:
     from wizard.screens.status import status_text
 
     info = {**STATUS, "tls_mode": "letsencrypt", "tls_domain": "llm.example.com",
-            "acme": {"last_renewal": {"at": "2027-01-10T12:00:00+00:00", "result": "issued"},
-                     "last_error": "the CA could not connect to http://llm.example.com/",
-                     "next_attempt": "2027-03-01T12:10:00+00:00"}}
+            "acme": {"last_renewal": {"at": "2027-01-10T12:00:00+00:00", "result": "issued"}}}
     text = status_text(info)
     assert "letsencrypt for llm.example.com, expires 2036-11-23" in text
     assert "Renewed[/]    2027-01-10T12:00 (issued)" in text
-    assert "pending" in text and "next attempt 2027-03-01T12:10" in text
+    pending = {**STATUS, "tls_pending": {
+        "domain": "llm.invalid", "state": "waiting", "next_attempt": "2027-03-01T12:10:00+00:00",
+        "last_error": "llm.invalid does not resolve"}}
+    text = status_text(pending)
+    assert "Let's Encrypt for llm.invalid: waiting; the current certificate keeps serving" in text
+    assert "Last error: llm.invalid does not resolve. Next attempt 2027-03-01T12:10." in text
     assert "Not configured" in status_text({"configured": False})

@@ -56,8 +56,8 @@ def test_speed_reads_plainly() -> None:
     assert "11.0 tok/s[/] generation, median of 3 runs (range 10.0-12.0) on 1 thread:" in text
     assert busy_warning(4.0, 2) is not None and "load 4.0 on 2 CPUs" in str(busy_warning(4, 2))
     assert busy_warning(0.3, 2) is None
-    assert slot_hint(2048, 2) .startswith("2 slots x 1024 tokens each")
-    assert slot_hint(4096, 1).startswith("1 slot x 4096 tokens each")
+    assert slot_hint(2048, 2) == "2 slots x 1024 tokens each: up to 2 requests at once"
+    assert slot_hint(4096, 1) == "1 slot x 4096 tokens: up to 1 request at once"
     assert slot_hint(4096, "x") == ""
 
 

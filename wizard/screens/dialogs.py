@@ -12,6 +12,8 @@ from textual.widgets import Button, Static
 class ErrorDialog(ModalScreen[str]):
     """Why it failed (the cause first), the log, and what next: Retry or Back."""
 
+    AUTO_FOCUS = "#retry"
+
     def __init__(self, title: str, reason: str, log: str) -> None:
         super().__init__()
         self.title_text, self.reason, self.log_text = title, reason, log
@@ -26,15 +28,14 @@ class ErrorDialog(ModalScreen[str]):
                 yield Button("Back", id="back")
                 yield Button("Retry", id="retry", variant="primary")
 
-    def on_mount(self) -> None:
-        self.query_one("#retry", Button).focus()
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(str(event.button.id))
 
 
 class ConfirmQuit(ModalScreen[bool]):
     """Quitting would drop changes that are not applied: say which, and ask."""
+
+    AUTO_FOCUS = "#keep"
 
     def __init__(self, changes: list[str]) -> None:
         super().__init__()
@@ -49,9 +50,6 @@ class ConfirmQuit(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Discard and quit", id="discard", variant="error")
                 yield Button("Keep editing", id="keep", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#keep", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "discard")

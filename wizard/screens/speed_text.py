@@ -47,8 +47,11 @@ def busy_warning(load: float, cores: int) -> str | None:
 
 
 def slot_hint(context: Any, parallel: Any) -> str:
-    """How the context is shared: "2 slots x 2048 tokens each"."""
+    """How the context is shared (the core's wording, as Review says it), once both are
+    whole numbers; the gate judges the values."""
+    from appliance.apply.summary import slot_share
+
     if isinstance(context, int) and isinstance(parallel, int) and context > 0 and parallel > 0:
-        return (f"{plural(parallel, 'slot')} x {context // parallel} tokens each (context "
-                f"{context} shared by up to {plural(parallel, 'request')} at once)")
+        return (f"{slot_share(context, parallel)}: up to {plural(parallel, 'request')} at "
+                "once")
     return ""

@@ -42,11 +42,13 @@ def status_text(s: dict[str, Any]) -> str:
     renewal = acme.get("last_renewal") or {}
     if renewal:
         lines.append(f"[b]Renewed[/]    {str(renewal.get('at'))[:16]} ({renewal.get('result')})")
-    if acme.get("last_error") or acme.get("pending"):
-        domain = acme.get("domain") or s.get("tls_domain") or "the domain"
-        lines.append(f"[yellow]Let's Encrypt for {domain}: pending, the current certificate "
-                     f"keeps serving. Last error: {acme.get('last_error') or 'none'}; next "
-                     f"attempt {str(acme.get('next_attempt') or '?')[:16]}[/]")
+    pending = s.get("tls_pending")
+    if pending:
+        error = f" Last error: {pending['last_error']}." if pending.get("last_error") else ""
+        retry = (f" Next attempt {str(pending['next_attempt'])[:16]}."
+                 if pending.get("next_attempt") else "")
+        lines.append(f"[yellow]Let's Encrypt for {pending.get('domain')}: {pending.get('state')}"
+                     f"; the current certificate keeps serving.{error}{retry}[/]")
     return "\n".join(lines)
 
 
