@@ -73,7 +73,7 @@ class Stack:
         """The engine unit serving now: engine changes alternate between two instances."""
         return str(load_state(self.layout).get("engine_unit", "llama-server.service"))
 
-    def client(self, timeout: float = 60) -> httpx.Client:
+    def client(self, timeout: float = 300) -> httpx.Client:  # generous: a busy CI machine
         return httpx.Client(base_url=self.https, verify=ssl.create_default_context(cafile=self.ca),
                             timeout=timeout)
 

@@ -28,9 +28,11 @@ def test_models_needs_the_exact_key(stack: Stack) -> None:
         assert r.status_code == 401
         assert r.headers["www-authenticate"].startswith("Bearer")
         assert r.json()["error"]["code"] == "invalid_api_key"
-        for bad in (f"Bearer {key}x", f"Bearer {key.swapcase()}", f"bearer {key}",
-                    f"BEARER {key}", "Bearer wrong", key):
+        for bad in (f"Bearer {key}x", f"Bearer {key.swapcase()}", f"Basic {key}",
+                    "Bearer wrong", key):
             assert c.get("/v1/models", headers={"Authorization": bad}).status_code == 401, bad
+        for good in (f"bearer {key}", f"BEARER  {key}"):  # RFC 7235: the scheme has no case
+            assert c.get("/v1/models", headers={"Authorization": good}).status_code == 200
         r = c.get("/v1/models", headers=stack.auth())
         assert r.status_code == 200
         assert r.json()["data"][0]["id"] == SMOLLM
@@ -101,7 +103,7 @@ def test_readiness_probe_is_503_until_the_model_is_loaded(stack: Stack) -> None:
                     seen.append((time.perf_counter(), r.status_code, r.text))
                 except httpx.HTTPError:
                     pass
-                time.sleep(0.005)
+                time.sleep(0.03)  # under the probe's rate limit (50/s per address)
 
     services = stack.services
     unit = stack.engine_unit()
@@ -286,8 +288,9 @@ def test_bench_json_on_the_real_stack(stack: Stack) -> None:
                "--repetitions", "2", check=True)
     out = json.loads(p.stdout)
     assert out["model"] == SMOLLM and out["timing_source"] == "engine"
-    assert out["generation_tokens_per_s"] > 5 and out["prompt_tokens_per_s"] > 5
-    assert 0 < out["ttft_ms"] < 30000 and out["threads"] >= 1
+    assert out["generation_tokens_per_s"] > 0 and out["prompt_tokens_per_s"] > 0  # speed: bench/
+    runs = [(r["generated_tokens"], r["prompt_tokens"] > 0) for r in out["runs"]]
+    assert runs == [(32, True)] * 2 and out["ttft_ms"] > 0 and out["threads"] >= 1
 
 
 def test_tune_measures_candidates_and_restores(fresh: Stack) -> None:

@@ -198,3 +198,12 @@ def test_applying_the_repaired_answers_repairs_the_stored_file(world: World) -> 
     after = world.snapshot()
     assert {k for k in after[0] if after[0][k] != before[0].get(k)} == {
         "var/lib/slm-appliance/answers.applied.yaml"} and after[1:] == before[1:]
+
+
+def test_a_rollback_that_cannot_restart_the_old_engine_says_so(world: World) -> None:
+    world.services.fails = lambda unit, config: unit == ENGINE  # neither new nor old starts
+    files_before = world.snapshot()[0]
+    with pytest.raises(ApplyError) as failed:
+        apply_answers(world.answers(threads=1), world.ctx, "test")
+    assert not failed.value.rolled_back and "ROLLBACK INCOMPLETE" in str(failed.value)
+    assert world.snapshot()[0] == files_before  # the files are back all the same

@@ -49,7 +49,24 @@ def status_text(s: dict[str, Any]) -> str:
                  if pending.get("next_attempt") else "")
         lines.append(f"[yellow]Let's Encrypt for {pending.get('domain')}: {pending.get('state')}"
                      f"; the current certificate keeps serving.{error}{retry}[/]")
-    return "\n".join(lines)
+    return "\n".join(lines + backend_lines(s))
+
+
+def backend_lines(s: dict[str, Any]) -> list[str]:
+    """On a load balancer: each backend's state, requests running and waiting at the LB."""
+    lb = s.get("lb")
+    if not isinstance(lb, dict):
+        return [f"[b]Role[/]       {s['role']}"] if s.get("role") else []
+    lines = [f"[b]Role[/]       load balancer: {lb.get('up', 0)} backend(s) up, "
+             f"{lb.get('current', 0)} running, {lb.get('queued', 0)} queued"]
+    colour = {"up": "green", "draining": "yellow"}
+    for b in lb.get("backends") or []:
+        c = colour.get(b["state"], "red")
+        lines.append(f"  {b['name']:<8} {b['address']:<22} [{c}]{b['state']:<9}[/] "
+                     f"{b['current']}/{b['slots']} running, {b['queued']} queued")
+    if lb.get("error"):
+        lines.append(f"[red]{lb['error']}[/]")
+    return lines
 
 
 def starting_answers(session: Session) -> tuple[Answers, list[FieldError]]:
