@@ -3,6 +3,7 @@ llama-server + SmolLM2), each a sandbox with its own --root, all on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -228,3 +229,22 @@ def test_lb_config_change_reloads_without_cutting_a_stream(cluster: Cluster) -> 
     assert result == {"done": True}  # the old worker finished the stream after the reload
     assert lb.services.pid("haproxy.service") == master  # reloaded, not restarted
     lb.apply(lb_answers(cluster.backends))
+
+
+def test_lb_without_backends_yet_is_ready_and_says_503(cluster: Cluster) -> None:
+    """OneFlow starts the backend role only once the LB reports READY: an LB whose discovery
+    found nothing yet must come up (HAProxy serving, /health 503) and count as ready."""
+    lb = cluster.lb
+    try:
+        p = lb.apply(lb_answers(None))  # onegate, and no OneGate here: no backend known
+        assert "haproxy" in p.stdout
+        p = wizard("--root", str(lb.root), "status", "--json")
+        info = json.loads(p.stdout)
+        assert p.returncode == 0 and info["ready"] is True and info["health"] == 503
+        assert info["lb"]["backends"] == [] and info["role"] == "lb"
+        with cluster.lb_client() as c:
+            r = c.get("/v1/models", headers=cluster.auth())
+            assert r.status_code == 503 and r.json()["error"]["type"] == "unavailable_error"
+            assert c.get("/v1/models").status_code == 401
+    finally:
+        lb.apply(lb_answers(cluster.backends))
