@@ -6,6 +6,7 @@ The secrets come in already gathered (``plan.secrets``); rendering itself is pur
 from __future__ import annotations
 
 import ipaddress
+import resource
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from appliance.plan.render.keys import (
 )
 from appliance.plan.render.model_gate import GATE_JS, GATE_JS_FILE, gate_import
 from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
+from appliance.plan.render.nginx_limits import connection_budget
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
     RENEW_SERVICE,
@@ -91,6 +93,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     engine = ENGINES[a.engine]
     engine_listen = engine.slot_listen(a.listen.engine, slot)
     m = layout.map
+    workers, nofile = connection_budget(facts.mem_total, _nofile_cap(site))
     js = site.nginx_js_module if Path(site.nginx_js_module).is_file() else None
     nginx = NginxInputs(
         https=a.listen.https, http=a.listen.http, engine=engine_listen,
@@ -102,6 +105,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         js_module=js, token_filter=TOKENS_FILTER if js else "",
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
         temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
+        hsts=sec.served.mode != "self-signed", worker_connections=workers, nofile=nofile,
         served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "",
         drain_marker=str(m(DRAIN_MARKER)))
     served = sec.served
@@ -170,6 +174,14 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                 state=state, served=served,
                 timers=[RENEW_TIMER] if site.service_manager == "systemd" else [],
                 engine_listen=engine_listen)
+
+
+def _nofile_cap(site: Site) -> int | None:
+    """The sandbox's nginx inherits our hard file limit (raising it needs CAP_SYS_RESOURCE);
+    systemd starts nginx with a hard limit of 524288."""
+    if site.service_manager == "systemd":
+        return None
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 def _key_files(layout: Layout, sec: Secrets, nginx: frozenset[str],

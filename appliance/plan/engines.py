@@ -18,7 +18,7 @@ from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.render import MANAGED
-from appliance.plan.render.nginx import BODY_LIMIT_MB
+from appliance.plan.render.nginx_limits import BODY_LIMIT_MB
 from appliance.plan.resolve import Resolved
 
 PROMPT_CACHE_MIB = 256  # llama.cpp's host prompt cache grows to 8 GiB by default ("leak" reports)
