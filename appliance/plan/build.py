@@ -140,7 +140,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         *engine.files(r, layout, site, slot),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),
         FileSpec(layout.banner_file, render_banner(
-            str(m(layout.report_file)), ep, r.model_id, served.mode,
+            str(m(layout.report_file)), str(m(layout.api_key_file)), ep, r.model_id, served.mode,
             shlex.quote(site.wizard_bin), shlex.quote(str(layout.root)),
             shlex.quote(str(m(DONE_MARKER)))).encode(), 0o644),
         FileSpec(f"{layout.systemd_dir}/{RENEW_SERVICE}", render_renew_service(site).encode(),

@@ -1,11 +1,15 @@
+"""Step 5: the API key: keep it or rotate it."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from textual.widget import Widget
-from textual.widgets import RadioButton, RadioSet, Static
+from textual.widgets import Static
 
-from .base import StepScreen
+from .base import Choice, Choices, StepScreen, field_error
+from .drafts import key_values
 
 
 class KeyScreen(StepScreen):
@@ -13,22 +17,19 @@ class KeyScreen(StepScreen):
     AUTO_FOCUS = "#choice"
 
     def body(self) -> Iterable[Widget]:
-        session = self.wizard.session
+        session = self.host.session
         key = session.api_key()
+        rotate = self.draft.get("api_key") == "rotate"
         yield Static("Clients send it as 'Authorization: Bearer <key>'. Select the field and "
                      "copy it with your terminal.", classes="hint")
         yield Static(key or "(generated at the first apply)", id="key", markup=False)
         yield Static(f"Stored in {session.layout.map(session.layout.api_key_file)} (0600, root "
-                     "only).",
-                     classes="hint")
-        with RadioSet(id="choice"):
-            yield RadioButton("Keep this key", id="keep", value=self.draft.api_key != "rotate")
-            yield RadioButton("Rotate: make a new key (old clients stop working)", id="rotate",
-                              value=self.draft.api_key == "rotate")
+                     "only).", classes="hint")
+        with Choices(id="choice", compact=True):
+            yield Choice("Keep this key", id="keep", value=not rotate)
+            yield Choice("Rotate: make a new key (old clients stop working)", id="rotate",
+                         value=rotate)
+        yield field_error("choice")
 
-    def leave(self) -> bool:
-        rotate = self.query_one("#rotate", RadioButton).value
-        current = self.draft.api_key
-        keep = current if current not in ("keep", "rotate") else "keep"
-        self.wizard.draft = self.draft.replace(api_key="rotate" if rotate else keep)
-        return True
+    def values(self) -> dict[str, Any]:
+        return key_values(self.query_one("#rotate", Choice).value, self.draft.get("api_key"))
