@@ -6,10 +6,11 @@ real one against a sandbox; snapshot tests subclass it with fixed data.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from appliance.answers.catalog import fetch_model, load_catalog
@@ -20,6 +21,7 @@ from appliance.apply.run import apply_answers
 from appliance.apply.runtime import Context, Event
 from appliance.apply.summary import Line, summarize_plan
 from appliance.apply.transaction import ApplyResult
+from appliance.clients import Access
 from appliance.host.facts import Facts
 from appliance.host.paths import Layout
 from appliance.host.site import Site
@@ -37,6 +39,8 @@ class ModelRow:
     fits: bool
     on_disk: bool
     license: str
+    base_model: bool = False
+    """No chat template of its own (a base model): chat answers ramble."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class Session:
             on_disk = self.layout.map(f"{self.layout.models_dir}/{m.file}").is_file()
             rows.append(ModelRow(m.id, m.name, m.size, m.trained_context, mem,
                                  not self.facts.mem_total or mem <= self.facts.mem_total * 0.9,
-                                 on_disk, m.license))
+                                 on_disk, m.license, m.chat_template is not None))
         return rows
 
     def api_key(self) -> str:
@@ -173,6 +177,13 @@ class Session:
 
         return bench_local(self.layout, on_sample, repetitions=repetitions, tokens=tokens)
 
+    def load_average(self) -> float:
+        """The 1-minute load average: a busy machine makes a benchmark low and noisy."""
+        return os.getloadavg()[0]
+
+    def client_setup(self) -> ClientSetup:
+        return client_setup(self)
+
     def autotune(self, answers: Answers, on_result: Callable[[int, float], None]) -> Any:
         from appliance.perf.tuning import autotune
 
@@ -202,31 +213,36 @@ class Session:
         return fetch_gguf(self.layout, url, sha256, on_progress, name, size)
 
 
-def client_snippets(endpoint: str, model: str, key_file: str, ca_file: str | None) -> dict[str,
-                                                                                           str]:
-    """Copy-paste configuration for the usual OpenAI-compatible clients."""
-    ca = f"--cacert {ca_file} " if ca_file else ""
-    py_ca = (f'http_client=httpx.Client(verify="{ca_file}"),\n    ' if ca_file else "")
-    return {
-        "curl": (f"curl {ca}{endpoint}/chat/completions \\\n  -H \"Authorization: Bearer "
-                 f"$(cat {key_file})\" -H 'Content-Type: application/json' \\\n  -d "
-                 f"'{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", "
-                 f"\"content\": \"Hello\"}}]}}'"),
-        "OpenAI Python": ("from openai import OpenAI\nimport httpx\n\nclient = OpenAI(\n    "
-                          f'base_url="{endpoint}",\n    api_key=open("{key_file}").read().strip(),'
-                          f"\n    {py_ca})\nprint(client.chat.completions.create(model=\"{model}\","
-                          " messages=[{\"role\": \"user\", \"content\": \"Hello\"}])"
-                          ".choices[0].message.content)"),
-        "VS Code Continue": ("# ~/.continue/config.yaml\nmodels:\n  - name: appliance\n    "
-                             f"provider: openai\n    model: {model}\n    apiBase: {endpoint}\n"
-                             "    apiKey: <the key>\n"
-                             + ("    requestOptions:\n      caBundlePath: " + ca_file + "\n"
-                                if ca_file else "")),
-        "Cline": ("API Provider: OpenAI Compatible\n"
-                  f"Base URL: {endpoint}\nAPI Key: <the key>\nModel ID: {model}"
-                  + ("\n(self-signed: trust the CA file, or use a Let's Encrypt domain)"
-                     if ca_file else "")),
-        "aider": (f"export OPENAI_API_BASE={endpoint}\nexport OPENAI_API_KEY=$(cat {key_file})\n"
-                  + (f"export SSL_CERT_FILE={ca_file}\n" if ca_file else "")
-                  + f"aider --model openai/{model}"),
-    }
+
+# -- the wizard's Done step and Speed screen (client set-up, load) ------------------------------
+@dataclass(frozen=True)
+class ClientSetup:
+    """What the Done step shows and the exit prints; ``saved`` holds every snippet (0600)."""
+
+    access: Access
+    snippets: dict[str, str]
+    saved: str
+    summary: str
+    ready: bool
+
+
+def client_setup(session: Session) -> ClientSetup:
+    """Snippets for the endpoint that is served now, saved next to the key (they hold it)."""
+    from urllib.parse import urlsplit
+
+    from appliance.clients import client_snippets, exit_summary
+    from appliance.host.files import atomic_write
+
+    info = session.status()
+    layout = session.layout
+    endpoint = str(info.get("endpoint"))
+    access = Access(endpoint, str(info.get("model")), session.api_key(),
+                    str(layout.map(layout.api_key_file)), info.get("ca_file"),
+                    urlsplit(endpoint).hostname or "this-vm")
+    snippets = client_snippets(access)
+    saved = layout.map(str(PurePosixPath(layout.api_key_file).parent / "client-setup.txt"))
+    text = "".join(f"## {name}\n{body.rstrip()}\n\n" for name, body in snippets.items())
+    atomic_write(saved, text.encode(), 0o600)
+    ready = bool(info.get("ready"))
+    return ClientSetup(access, snippets, str(saved), exit_summary(access, ready, str(saved)),
+                       ready)

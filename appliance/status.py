@@ -11,6 +11,7 @@ import httpx
 
 from appliance.answers.hostport import join_hostport
 from appliance.apply.probes import engine_url, probe_address
+from appliance.cluster.lbstatus import role_status
 from appliance.errors import SetupError
 from appliance.host.paths import Layout
 from appliance.host.services import NGINX, ServiceManager
@@ -99,11 +100,12 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
                  if k in ("last_error", "next_attempt", "last_renewal", "failures")} or None,
         "tls_pending": tls_pending(tls, state.get("tls_mode"), acme),
         "applied_at": state.get("applied_at"),
-        "services": {engine_unit: services.is_active(engine_unit),
-                     NGINX: services.is_active(NGINX)},
+        "services": {u: services.is_active(u) for u in (engine_unit, NGINX) if u},
         "ready": False,
         "health": None,
     }
+    if state.get("role", "standalone") != "standalone":
+        out.update(role_status(layout, services, state, out["services"]))
     https = (state.get("listen") or {}).get("https")
     if https:
         host, port = probe_address(https)
@@ -113,4 +115,8 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
             r = client.get(url)
             out["health"] = r.status_code
             out["ready"] = r.status_code == 200
+    if state.get("role") == "lb":
+        # The LB is ready when HAProxy answers for itself; its /health is 503 until a backend
+        # is up, and the backends (a child role in OneFlow) only start once the LB is READY.
+        out["ready"] = out["health"] in (200, 503)
     return out

@@ -9,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 CACHE="${SLM_CACHE:-$HOME/.cache/slm-appliance}"
 LLAMA_VERSION="11434.0.0"
-APT_PACKAGES="nginx pebble packer tmux shellcheck python3-venv python3-dev build-essential libssl-dev git ca-certificates curl"
+APT_PACKAGES="nginx haproxy pebble packer tmux shellcheck python3-venv python3-dev build-essential libssl-dev git ca-certificates curl"
 # The marketplace listing lint, the real onegate client (Ruby), the nginx JavaScript module.
 APT_PACKAGES="$APT_PACKAGES yamllint ruby libnginx-mod-http-js"
 
@@ -25,6 +25,10 @@ if [ -n "$missing" ]; then
   # The demo runs its own nginx on loopback; a freshly installed system nginx would listen on :80.
   if [[ "$missing" == *" nginx"* ]] && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
+  # Likewise HAProxy: the LB role renders and runs its own (tests run it in a sandbox).
+  if [[ "$missing" == *" haproxy"* ]] && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now haproxy >/dev/null 2>&1 || true
   fi
 fi
 

@@ -66,6 +66,13 @@ PARAMS: dict[str, Param] = {
     "ONEAPP_SLM_LISTEN_HTTP": Param("listen.http", "str",
                                     "HTTP listen address (ACME challenges, redirect)"),
     "ONEAPP_SLM_LISTEN_ENGINE": Param("listen.engine", "str", "Engine loopback address"),
+    # cluster roles (issue 10): set per role by the OneFlow service template, not offered
+    "ONEAPP_SLM_CLUSTER_ROLE": Param("role", "str",
+                                     "standalone, backend (publishes itself) or lb"),
+    "ONEAPP_SLM_LB_BACKENDS": Param("lb.backends", "str", "lb: onegate or host:port,host:port"),
+    "ONEAPP_SLM_LB_BACKENDCA": Param("lb.backend_ca", "str",
+                                     "lb: PEM file the backend certificates chain to"),
+    "ONEAPP_SLM_LB_BALANCE": Param("lb.balance", "str", "lb: leastconn (default) or roundrobin"),
 }
 FIELD_TO_ENV = {p.field: env for env, p in PARAMS.items()}
 
@@ -127,7 +134,9 @@ def context_view(answers: Answers) -> list[tuple[str, str]]:
     out = []
     for env, p in PARAMS.items():
         section, _, key = p.field.partition(".")
-        value = data[section][key] if key else data[section]
+        value = (data[section] or {}).get(key) if key else data[section]  # no lb: None
+        if isinstance(value, list):  # lb.backends: as ONEAPP_SLM_LB_BACKENDS spells it
+            value = ",".join(value)
         if env == "ONEAPP_SLM_API_KEY":
             value = "(secret: see api_key_file)"
         elif isinstance(value, bool):

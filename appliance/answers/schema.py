@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 
 from appliance.answers import checks
+from appliance.answers.limits import LimitsAnswers, check_limits
+from appliance.answers.roles import LBAnswers, check_role
 from appliance.answers.sections import (
     ACME_SHORTCUTS,
     ENGINES,
@@ -35,8 +37,8 @@ from appliance.answers.sections import (
 from appliance.errors import AnswersError, FieldError
 
 __all__ = ["ACME_SHORTCUTS", "ENGINES", "MAX_CONTEXT", "MAX_PARALLEL", "MIN_CONTEXT", "TLS_MODES",
-           "VERSION", "Answers", "ListenAnswers", "ModelAnswers", "TLSAnswers", "Threads",
-           "defaults", "load_yaml", "parse"]
+           "VERSION", "Answers", "LBAnswers", "ListenAnswers", "ModelAnswers", "TLSAnswers",
+           "Threads", "defaults", "load_yaml", "parse"]
 
 VERSION = 1
 
@@ -65,6 +67,12 @@ class Answers:
     api_key: str
     tls: TLSAnswers
     listen: ListenAnswers
+    role: str = "standalone"
+    """standalone, backend or lb (``answers.roles``)."""
+    lb: LBAnswers | None = None
+    """Only with role lb."""
+    limits: LimitsAnswers = field(default_factory=LimitsAnswers)
+    """Per-request limits (``answers.limits``, the request guard)."""
     _seal: _Seal = field(repr=False, compare=False, kw_only=True)
 
     def __post_init__(self) -> None:
@@ -79,6 +87,8 @@ class Answers:
 
     def to_yaml(self, redact_key: bool = True) -> str:
         data = self.to_dict()
+        if data["lb"] is None:
+            del data["lb"]
         if redact_key and data["api_key"] not in ("keep", "rotate"):
             data["api_key"] = "keep"  # never write an explicit key into a replayable file
         return "# slm-appliance answers (schema version 1)\n" + yaml.safe_dump(
@@ -98,9 +108,10 @@ def _plain(value: Any) -> Any:
 
 
 SECTIONS: dict[str, type] = {"model": ModelAnswers, "tls": TLSAnswers, "listen": ListenAnswers}
-TOP_KEYS = ("version", "engine", "model", "threads", "parallel", "api_key", "tls", "listen")
+TOP_KEYS = ("version", "engine", "model", "threads", "parallel", "api_key", "tls", "listen",
+            "role", "lb", "limits")
 _DEFAULTS: dict[str, Any] = {"version": VERSION, "engine": "llama-server", "threads": "auto",
-                             "parallel": 1, "api_key": "keep"}
+                             "parallel": 1, "api_key": "keep", "role": "standalone"}
 
 
 def defaults() -> Answers:
@@ -171,9 +182,12 @@ def parse(data: Mapping[str, Any], source: str = "answers", base: Answers | None
     api_key = checks.check_api_key(errors, top("api_key"))
     tls = checks.check_tls(errors, sections["tls"])
     checks.check_listen(errors, sections["listen"])
+    role, lb = check_role(errors, data, *((base.role, base.lb) if base is not None
+                                          else (_DEFAULTS["role"], None)))
+    limits = check_limits(errors, data, base.limits if base is not None else None)
     if errors:
         raise AnswersError(errors, source)
     assert parallel is not None and threads is not None and api_key is not None
     return Answers(version=VERSION, engine=str(engine), model=model, threads=threads,
                    parallel=parallel, api_key=api_key, tls=tls, listen=sections["listen"],
-                   _seal=_Seal())
+                   role=role, lb=lb, limits=limits, _seal=_Seal())

@@ -8,7 +8,7 @@ from typing import Literal
 
 from appliance.host.files import FileSpec, current_mode, read_bytes
 from appliance.host.paths import Layout
-from appliance.host.services import NGINX, ServiceManager
+from appliance.host.services import HAPROXY, ServiceManager
 from appliance.plan.build import Plan
 from appliance.plan.strategy import Strategy
 
@@ -69,14 +69,21 @@ def actions_for(changes: list[Change], plan: Plan, services: ServiceManager) -> 
     for unit in plan.other_units:
         if unit != previous and services.is_active(unit):
             actions.append(f"stop {unit}")
-    if previous:
-        actions.append(f"start {plan.engine_unit}")
-    elif "engine" in affected or not services.is_active(plan.engine_unit):
-        actions.append(f"restart {plan.engine_unit}")
-    if not services.is_active(NGINX):
-        actions.append(f"start {NGINX}")
-    elif "nginx" in affected:
-        actions.append(f"reload {NGINX}")
+    engine = plan.engine_unit  # None on the lb role
+    if engine and previous:
+        actions.append(f"start {engine}")
+    elif engine and ("engine" in affected or not services.is_active(engine)):
+        actions.append(f"restart {engine}")
+    front = plan.front_unit
+    if not services.is_active(front):
+        actions.append(f"start {front}")
+    elif ("haproxy" if front == HAPROXY else "nginx") in affected:
+        actions.append(f"reload {front}")
+    for unit in plan.daemons:
+        if not services.is_active(unit):
+            actions.append(f"start {unit}")
+        elif unit in affected:
+            actions.append(f"restart {unit}")
     actions += [f"start {t}" for t in plan.timers if not services.is_active(t)]
     if previous:
         actions.append(f"stop {previous}")

@@ -25,6 +25,7 @@ from appliance.errors import ApplyError
 from appliance.keys.store import KeyChange
 from appliance.plan.build import Plan
 from appliance.plan.resolve import resolve
+from appliance.plan.roles import with_role
 from appliance.plan.secrets import gather_secrets
 from appliance.plan.state import load_state
 from appliance.tls.issue import ari_renewal_time
@@ -40,7 +41,7 @@ def make_plan(answers: Answers, ctx: Context, source: str = "answers",
     sec = gather_secrets(r, ctx.facts, ctx.layout, state, ctx.now())
     if keys is not None:  # a named-key change, decided under the lock on the last good store
         sec = dataclasses.replace(sec, keys=keys(sec.keys, sec.api_key))
-    return plan_engine(r, sec, state, ctx)
+    return with_role(plan_engine(r, sec, state, ctx), ctx.site, ctx.layout, sec)
 
 
 def apply_answers(answers: Answers, ctx: Context, source: str = "answers", *,

@@ -12,11 +12,11 @@ from appliance.apply.causes import with_cause
 from appliance.apply.changes import Change, actions_for, diff
 from appliance.apply.journal import journal_begin, journal_clear, journal_restore, log_line
 from appliance.apply.probes import (
+    check_front,
     drain_workers,
     engine_url,
-    nginx_test,
     nginx_workers,
-    reload_nginx,
+    reload_front,
     verify_nginx,
     wait_engine_ready,
     wait_ready,
@@ -26,7 +26,7 @@ from appliance.apply.summary import Line, summarize_plan
 from appliance.errors import ApplianceError, ApplyError, ServiceError
 from appliance.host.files import atomic_write, makedirs, read_bytes, remove
 from appliance.host.paths import Layout
-from appliance.host.services import NGINX
+from appliance.host.services import HAPROXY, NGINX
 from appliance.plan.build import Plan
 from appliance.plan.engines import ENGINES
 from appliance.plan.state import load_state
@@ -74,8 +74,8 @@ def run_transaction(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
         ctx.emit(Event("apply", "skipped", "nothing to change"))
         return result
     log_line(layout, f"apply: {len(changes)} file(s), actions: {', '.join(actions) or '-'}")
-    was_active = {u: ctx.services.is_active(u)
-                  for u in [plan.engine_unit, NGINX, *plan.other_units]}
+    units = [plan.engine_unit, plan.front_unit, *plan.other_units, *plan.daemons]
+    was_active = {u: ctx.services.is_active(u) for u in units if u}
     journal_begin(changes, layout)
     done: list[str] = []
     try:
@@ -110,11 +110,12 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
             atomic_write(target, c.spec.content, c.spec.mode, owner)
         ctx.emit(Event("write-file", "done", c.spec.path))
     ctx.emit(Event("write", "done", f"{len(changes)} file(s)"))
-    nginx_touched = any(a.endswith(NGINX) for a in actions)
+    nginx_touched = any(a.endswith(plan.front_unit) for a in actions)
     if nginx_touched:
-        ctx.emit(Event("nginx-test", "running"))
-        nginx_test(ctx)
-        ctx.emit(Event("nginx-test", "done"))
+        check = "nginx-test" if plan.front_unit == NGINX else "haproxy-test"
+        ctx.emit(Event(check, "running"))
+        check_front(plan, ctx)
+        ctx.emit(Event(check, "done"))
     step = plan.engine_step
     verified = False
     old_workers: set[str] = set()
@@ -147,9 +148,11 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
                 ctx.emit(Event("engine-ready", "done", f"{took:.1f} s"))
             elif verb == "start":
                 ctx.services.start(unit)
+            elif verb == "restart":  # a daemon (the cluster agent)
+                ctx.services.restart(unit)
             elif verb == "reload":
                 old_workers = nginx_workers(ctx.layout)
-                reload_nginx(ctx)
+                reload_front(unit, ctx)
         except ServiceError as exc:
             tail = ctx.services.log_tail(unit, 15)
             raise ApplyError(action, with_cause(str(exc).splitlines()[0], tail), tail) from None
@@ -176,16 +179,17 @@ def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[
     with contextlib.suppress(ServiceError):
         services.daemon_reload()
     # Engines that served come back first, then nginx points at them, then the rest stops.
-    order = sorted(was_active.items(), key=lambda kv: (kv[0] == NGINX) + 2 * (not kv[1]))
+    order = sorted(was_active.items(),
+                   key=lambda kv: (kv[0] in (NGINX, HAPROXY)) + 2 * (not kv[1]))
     for unit, active in order:
         try:
-            if unit == NGINX:
-                if active and services.is_active(NGINX):
-                    reload_nginx(ctx)  # and wait: old workers still serve the failed config
+            if unit in (NGINX, HAPROXY):
+                if active and services.is_active(unit):
+                    reload_front(unit, ctx)  # and wait: old workers still serve the failed config
                 elif active:
-                    services.start(NGINX)
-                elif services.is_active(NGINX):
-                    services.stop(NGINX)
+                    services.start(unit)
+                elif services.is_active(unit):
+                    services.stop(unit)
             elif active and (any(a.endswith(unit) for a in done)
                              or not services.is_active(unit)):
                 services.restart(unit)

@@ -120,6 +120,7 @@ def setup(layout: Layout, port_base: int, hosts: dict[str, str] | None = None) -
     layout.root.mkdir(parents=True, exist_ok=True)
     site = Site(service_manager="sandbox", llama_server_bin=find_llama_server(),
                 localai_bin=str(layout.map("/usr/local/bin/local-ai")), nginx_bin=find_nginx(),
+                haproxy_bin=shutil.which("haproxy") or "/usr/sbin/haproxy",
                 wizard_bin=str(Path(sys.executable).with_name("wizard")),
                 engine_user=None, nginx_user=getpass.getuser(), ready_timeout=120.0,
                 defaults=default_answers(port_base), hosts=hosts)

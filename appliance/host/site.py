@@ -21,6 +21,7 @@ class Site:
     llama_server_bin: str = "/usr/local/bin/llama-server"
     localai_bin: str = "/usr/local/bin/local-ai"
     nginx_bin: str = "/usr/sbin/nginx"
+    haproxy_bin: str = "/usr/sbin/haproxy"
     nginx_js_module: str = "/usr/lib/nginx/modules/ngx_http_js_module.so"
     """njs (Debian libnginx-mod-http-js); without it nginx serves, minus what njs adds."""
     wizard_bin: str = "/opt/slm-appliance/venv/bin/wizard"

@@ -6,6 +6,7 @@ The secrets come in already gathered (``plan.secrets``); rendering itself is pur
 from __future__ import annotations
 
 import ipaddress
+import resource
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,11 @@ from appliance.answers.hostport import split_hostport
 from appliance.host.facts import Facts
 from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
+from appliance.host.services import NGINX
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINE_UNITS, ENGINES, LocalAI
 from appliance.plan.render import MANAGED_BY
+from appliance.plan.render.guard import GuardLimits, render_guard
 from appliance.plan.render.keys import (
     TOKENS_FILTER,
     USAGE_JS,
@@ -26,8 +29,9 @@ from appliance.plan.render.keys import (
     render_key_names,
     render_key_policy,
 )
-from appliance.plan.render.model_gate import GATE_JS, GATE_JS_FILE, gate_import
+from appliance.plan.render.model_gate import GATE_JS_FILE, gate_import, gate_js
 from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
+from appliance.plan.render.nginx_limits import connection_budget
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
 from appliance.plan.render.units import (
     RENEW_SERVICE,
@@ -37,7 +41,7 @@ from appliance.plan.render.units import (
 )
 from appliance.plan.resolve import Resolved, stamp_key
 from appliance.plan.secrets import Secrets, Served
-from appliance.plan.state import DONE_MARKER
+from appliance.plan.state import DONE_MARKER, DRAIN_MARKER
 from appliance.plan.strategy import EngineStep, Strategy
 from appliance.tls import selfsigned as tls
 from appliance.tls.attempts import STATUS_FILE, load_status
@@ -47,7 +51,8 @@ from appliance.tls.attempts import STATUS_FILE, load_status
 class Plan:
     resolved: Resolved
     files: list[FileSpec]
-    engine_unit: str
+    engine_unit: str | None
+    """None on the lb role: no engine runs there."""
     other_units: list[str]
     dirs: list[tuple[str, int]]
     state: dict[str, Any] = field(default_factory=dict)
@@ -59,6 +64,10 @@ class Plan:
     """Where the planned engine instance listens (its slot's loopback address)."""
     engine_step: EngineStep = field(default_factory=lambda: EngineStep(Strategy.KEEP))
     """How the engine takes this plan (set by the apply, which sees the services)."""
+    front_unit: str = NGINX
+    """What terminates TLS and checks the key: nginx, or HAProxy on the lb role."""
+    daemons: list[str] = field(default_factory=list)
+    """Long-running helpers (the cluster agent): started if down, restarted when units change."""
 
 
 def endpoint(r: Resolved, facts: Facts, served_mode: str = "self-signed") -> str:
@@ -85,6 +94,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
     engine = ENGINES[a.engine]
     engine_listen = engine.slot_listen(a.listen.engine, slot)
     m = layout.map
+    workers, nofile = connection_budget(facts.mem_total, _nofile_cap(site))
     js = site.nginx_js_module if Path(site.nginx_js_module).is_file() else None
     nginx = NginxInputs(
         https=a.listen.https, http=a.listen.http, engine=engine_listen,
@@ -96,7 +106,9 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         js_module=js, token_filter=TOKENS_FILTER if js else "",
         pid=str(m(layout.nginx_pid)), log_dir=str(m(layout.nginx_log_dir)),
         temp_dir=str(m(layout.nginx_temp_dir)), user=site.nginx_user,
-        served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "")
+        hsts=sec.served.mode != "self-signed", worker_connections=workers, nofile=nofile,
+        served_model=r.model_id, gate_import=gate_import(str(m(GATE_JS_FILE))) if js else "",
+        drain_marker=str(m(DRAIN_MARKER)))
     served = sec.served
     ep = endpoint(r, facts, served.mode)
     not_after = served.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -113,6 +125,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         named_keys=tuple(sec.keys.names()), context=tuple(context_view(a)),
         context_rule=RULE)
     nginx_files = frozenset({"nginx"})
+    guard = GuardLimits(max_tokens=a.limits.max_tokens, max_choices=a.parallel)
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
         *_key_files(layout, sec, nginx_files, bool(js)),
@@ -121,12 +134,13 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
         FileSpec(layout.nginx_conf, render_nginx_conf(nginx).encode(), 0o644,
                  affects=nginx_files),
-        FileSpec(GATE_JS_FILE, GATE_JS.encode() if nginx.js_module else None, 0o644,
+        FileSpec(GATE_JS_FILE, gate_js(render_guard(guard)).encode() if nginx.js_module
+                 else None, 0o644,
                  affects=nginx_files),
         *engine.files(r, layout, site, slot),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),
         FileSpec(layout.banner_file, render_banner(
-            str(m(layout.report_file)), ep, r.model_id, served.mode,
+            str(m(layout.report_file)), str(m(layout.api_key_file)), ep, r.model_id, served.mode,
             shlex.quote(site.wizard_bin), shlex.quote(str(layout.root)),
             shlex.quote(str(m(DONE_MARKER)))).encode(), 0o644),
         FileSpec(f"{layout.systemd_dir}/{RENEW_SERVICE}", render_renew_service(site).encode(),
@@ -163,6 +177,14 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
                 state=state, served=served,
                 timers=[RENEW_TIMER] if site.service_manager == "systemd" else [],
                 engine_listen=engine_listen)
+
+
+def _nofile_cap(site: Site) -> int | None:
+    """The sandbox's nginx inherits our hard file limit (raising it needs CAP_SYS_RESOURCE);
+    systemd starts nginx with a hard limit of 524288."""
+    if site.service_manager == "systemd":
+        return None
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 def _key_files(layout: Layout, sec: Secrets, nginx: frozenset[str],

@@ -18,7 +18,7 @@ from appliance.host.files import FileSpec
 from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.render import MANAGED
-from appliance.plan.render.nginx import BODY_LIMIT_MB
+from appliance.plan.render.nginx_limits import BODY_LIMIT_MB
 from appliance.plan.resolve import Resolved
 
 PROMPT_CACHE_MIB = 256  # llama.cpp's host prompt cache grows to 8 GiB by default ("leak" reports)
@@ -106,7 +106,10 @@ class LlamaServer:
                 "--threads", str(r.threads),
                 "--parallel", str(a.parallel),
                 "--no-webui", "--metrics", "--no-slots", "--offline",
-                "--cache-ram", str(PROMPT_CACHE_MIB)]
+                "--cache-ram", str(PROMPT_CACHE_MIB),
+                # The default when a request names no max_tokens (limits.max_tokens; larger
+                # ones are refused by the guard): no longer the end of the slot's context.
+                "--n-predict", str(a.limits.max_tokens)]
         if r.chat_template:
             # A built-in name with Jinja on would be taken as the template text itself.
             argv += ["--no-jinja", "--chat-template", r.chat_template]

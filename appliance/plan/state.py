@@ -9,6 +9,8 @@ from appliance.host.files import read_bytes
 from appliance.host.paths import Layout
 
 DONE_MARKER = "/var/lib/slm-appliance/wizard.done"
+DRAIN_MARKER = "/run/slm-appliance/draining"
+"""Present while ``wizard drain`` runs (and after, until the next apply removes it)."""
 
 
 def load_state(layout: Layout) -> dict[str, Any]:

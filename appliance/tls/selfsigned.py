@@ -1,7 +1,18 @@
 """Self-signed certificate: ECDSA P-256, its own trust anchor, SANs for this VM's names.
 
-Reused as long as it covers the same names and is not near expiry, so clients that pinned it
-keep working across reboots and applies.
+Clients are told to trust this very file (``--cacert``, ``SSL_CERT_FILE``, Node's ``ca``), and
+an operator may import it into a system trust store. So it must not be able to sign anything:
+a leaf with ``CA:FALSE`` and key usage ``digitalSignature`` only, never a CA. The alternative,
+a private CA with ``pathlen:0`` and name constraints, was weighed and not taken: it needs a CA
+key (kept, it is a standing risk; thrown away, it buys nothing over a leaf) and clients differ
+on name constraints over IP addresses, while a self-signed ``CA:FALSE`` leaf given as the trust
+anchor verifies in curl, Python ``ssl`` (also with ``VERIFY_X509_STRICT``), httpx / the OpenAI
+SDK and Node (tested in ``tests/stack/test_hardening_tls.py``). 825 days: Apple's limit for any
+TLS server certificate it accepts.
+
+Reused as long as it covers the same names, is not a CA and is not near expiry, so clients that
+pinned it keep working across reboots and applies; a CA certificate from an older version is
+replaced once.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-VALIDITY = dt.timedelta(days=3650)
+VALIDITY = dt.timedelta(days=825)
 RENEW_BEFORE = dt.timedelta(days=30)
 
 
@@ -60,10 +71,25 @@ def needs_new(existing: CertPair | None, names: list[str], now: dt.datetime) -> 
         return True
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
         return True
+    if is_ca(cert):
+        return True
     if cert_names(existing.cert_pem) != {str(ipaddress.ip_address(n)) if _is_ip(n) else n
                                          for n in names}:
         return True
     return cert.not_valid_after_utc - now < RENEW_BEFORE
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """True when the certificate could sign others (CA:TRUE or keyCertSign)."""
+    try:
+        if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return True
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _is_ip(n: str) -> bool:
@@ -88,8 +114,8 @@ def make_selfsigned(names: list[str], now: dt.datetime) -> CertPair:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.SubjectAlternativeName(_san_entries(names)), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False,
                                      content_commitment=False, key_encipherment=False,
                                      data_encipherment=False, key_agreement=False,
                                      crl_sign=False, encipher_only=False, decipher_only=False),

@@ -46,6 +46,10 @@ ONE_SERVICE_PARAMS=(
     'ONEAPP_SLM_LISTEN_HTTPS'     'configure' 'HTTPS listen address'                                   ''
     'ONEAPP_SLM_LISTEN_HTTP'      'configure' 'HTTP listen address (ACME challenges, redirect)'        ''
     'ONEAPP_SLM_LISTEN_ENGINE'    'configure' 'Engine loopback address'                                ''
+    'ONEAPP_SLM_CLUSTER_ROLE'     'configure' 'standalone, backend (publishes itself) or lb'           ''
+    'ONEAPP_SLM_LB_BACKENDS'      'configure' 'lb: onegate or host:port,host:port'                     ''
+    'ONEAPP_SLM_LB_BACKENDCA'     'configure' 'lb: PEM file the backend certificates chain to'         ''
+    'ONEAPP_SLM_LB_BALANCE'       'configure' 'lb: leastconn (default) or roundrobin'                  ''
 )
 
 SLM_ROOT="${SLM_ROOT:-/}"                              # a folder in tests, / on the VM

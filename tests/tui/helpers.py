@@ -35,11 +35,36 @@ async def wait_for(pilot: Pilot[int], check: Callable[[], bool], timeout: float 
 
 
 async def next_step(pilot: Pilot[int], expect: str) -> None:
-    """Press the enabled Next button and wait for the ``expect`` step."""
+    """Once Next is enabled, press its key (a click can land before the new screen's layout)
+    and wait for the ``expect`` step."""
     from textual.widgets import Button
 
     app = pilot.app
     await wait_for(pilot, lambda: not app.screen.query_one("#next", Button).disabled)
-    await pilot.click("#next")
+    await pilot.press("ctrl+n")
     await wait_for(pilot, lambda: getattr(app, "step", None) == expect
                    and type(app.screen).__name__.lower().startswith(expect[:4]))
+    await pilot.pause()
+
+
+async def press(pilot: Pilot[int], selector: str) -> None:
+    """Press a button of the current screen by its own action (no mouse: a click can land
+    before a new layout is in place)."""
+    from textual.widgets import Button
+
+    pilot.app.screen.query_one(selector, Button).press()
+    await pilot.pause()
+
+
+async def choose(pilot: Pilot[int], selector: str) -> None:
+    """Turn on a radio button or checkbox of the current screen."""
+    from textual.widgets._toggle_button import ToggleButton
+
+    pilot.app.screen.query_one(selector, ToggleButton).value = True
+    await pilot.pause()
+
+
+async def wait_dialog(pilot: Pilot[int], name: str, button: str) -> None:
+    """Wait until the dialog class ``name`` is pushed and composed (its ``button`` exists)."""
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == name
+                   and bool(pilot.app.screen.query(button)))

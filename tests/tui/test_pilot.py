@@ -3,115 +3,163 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, DataTable, Input, RadioButton, Static
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable, Input, Static
 
-from tests.conftest import GEMMA, Stack, tree_hashes, wizard
-from tests.tui.helpers import make_app, next_step, wait_for
+from tests.conftest import GEMMA, SMOLLM, Stack, tree_hashes, wizard
+from tests.tui.helpers import choose, make_app, next_step, press, wait_dialog, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio]
 SIZE = (80, 24)
+ORDER = ["model", "performance", "tls", "key", "review"]
 
 
 def status(stack: Stack) -> dict[str, object]:
     return json.loads(wizard("--root", str(stack.root), "status", "--json").stdout)
 
 
-async def _to(pilot, step: str) -> None:  # type: ignore[no-untyped-def]
+def shown(pilot: Pilot[int], selector: str) -> str:
+    return str(pilot.app.screen.query_one(selector, Static).render())
+
+
+async def _to(pilot: Pilot[int], step: str) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: app.draft is not None)
-    order = ["model", "performance", "tls", "key", "review"]
-    for s in order[: order.index(step) + 1]:
+    await wait_for(pilot, lambda: bool(app.draft))  # type: ignore[attr-defined]
+    for s in ORDER[: ORDER.index(step) + 1]:
         await next_step(pilot, s)
 
 
-async def _apply_and_finish(pilot) -> str:  # type: ignore[no-untyped-def]
+async def _review(pilot: Pilot[int]) -> str:
+    """Straight to Review (Ctrl+R) and wait until it shows what would change."""
     app = pilot.app
-    await next_step(pilot, "apply")
-    await wait_for(pilot, lambda: not app.screen.query_one("#next", Button).disabled)
-    result = str(app.screen.query_one("#result", Static).render())
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: app.step == "review"  # type: ignore[attr-defined]
+                   and not app.screen.query_one("#apply", Button).disabled)
+    return shown(pilot, "#summary")
+
+
+async def _apply(pilot: Pilot[int]) -> str:
+    app = pilot.app
+    await pilot.press("a")
+    await wait_for(pilot, lambda: app.step == "apply"  # type: ignore[attr-defined]
+                   and not app.screen.query_one("#next", Button).disabled)
+    return shown(pilot, "#result")
+
+
+async def _finish(pilot: Pilot[int]) -> None:
     await next_step(pilot, "done")
-    await wait_for(pilot, lambda: "Endpoint" in str(app.screen.query_one("#summary",
-                                                                          Static).render()))
-    await pilot.click("#next")
-    return result
+    await wait_for(pilot, lambda: "Endpoint" in shown(pilot, "#summary"))
+    await press(pilot, "#next")
 
 
-async def test_change_threads(fresh: Stack) -> None:
+async def test_change_threads_then_the_copied_curl_snippet_runs(fresh: Stack) -> None:
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
         await _to(pilot, "performance")
-        threads = app.screen.query_one("#threads", Input)
-        threads.value = ""
-        await pilot.click("#threads")
-        await pilot.press("1")
-        await _to_review_from(pilot, "performance")
-        summary = str(app.screen.query_one("#summary", Static).render())
-        assert "llama-server" in summary
-        assert "Applied" in await _apply_and_finish(pilot)
-    assert app.return_code == 0
+        app.screen.query_one("#threads", Input).value = "1"
+        summary = await _review(pilot)
+        first = summary.split("Exact diff")[0]
+        assert "Threads" in first and "-> 1" in first
+        assert "Applied" in await _apply(pilot)
+        await next_step(pilot, "done")
+        await wait_for(pilot, lambda: "Endpoint" in shown(pilot, "#summary"))
+        await pilot.press("c")  # the curl tab is shown first
+        snippet = app.clipboard
+        await press(pilot, "#next")
+    assert app.return_code == 0 and app.exit_summary and "Next steps" in app.exit_summary
+    run = subprocess.run(["bash", "-c", snippet], capture_output=True, text=True, timeout=120)
+    reply = json.loads(run.stdout)
+    assert reply["choices"][0]["message"]["content"] and reply["usage"]["completion_tokens"] <= 64
+    saved = fresh.root / "etc/slm-appliance/client-setup.txt"
+    assert snippet in saved.read_text() and saved.stat().st_mode & 0o777 == 0o600
     s = status(fresh)
     assert s["threads"] == 1 and s["ready"] is True
     assert (fresh.root / "var/lib/slm-appliance/wizard.done").exists()
 
 
-async def _to_review_from(pilot, step: str) -> None:  # type: ignore[no-untyped-def]
-    order = ["model", "performance", "tls", "key", "review"]
-    for s in order[order.index(step) + 1:]:
-        await next_step(pilot, s)
-    await wait_for(pilot, lambda: not pilot.app.screen.query_one("#next", Button).disabled)
-
-
-async def test_change_model(fresh: Stack) -> None:
+async def test_change_model_names_the_base_model(fresh: Stack) -> None:
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
         await _to(pilot, "model")
         table = app.screen.query_one("#models", DataTable)
         rows = [str(k.value) for k in table.rows]
         table.move_cursor(row=rows.index(GEMMA))
-        await pilot.pause()
-        await _to_review_from(pilot, "model")
-        assert "--chat-template gemma" in str(app.screen.query_one("#diff", Static).render())
-        assert "Applied" in await _apply_and_finish(pilot)
+        await wait_for(pilot, lambda: "Base model" in shown(pilot, "#model-hint"))
+        summary = await _review(pilot)
+        assert GEMMA in summary.split("Exact diff")[0]
+        assert "--chat-template gemma" in shown(pilot, "#diff")
+        assert "Applied" in await _apply(pilot)
     assert status(fresh)["model"] == GEMMA
 
 
-async def test_domain_with_acme_failure_falls_back_to_self_signed(fresh: Stack) -> None:
-    before = status(fresh)["tls_not_after"]
+async def test_domain_that_does_not_point_here(fresh: Stack) -> None:
+    before = status(fresh)
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
         await _to(pilot, "tls")
-        await pilot.click("#letsencrypt")
-        await pilot.click("#domain")
-        await pilot.press(*"elsewhere.test")
-        await pilot.click("#check")
-        checks = app.screen.query_one("#checks", Static)
-        await wait_for(pilot, lambda: "resolves to" in str(checks.render()))
-        assert "192.0.2.77" in str(checks.render())
-        assert app.screen.query_one("#letsencrypt", RadioButton).value
-        await _to_review_from(pilot, "tls")
-        result = await _apply_and_finish(pilot)
-        assert "Let's Encrypt failed" in result and "self-signed" in result
+        await choose(pilot, "#letsencrypt")
+        app.screen.query_one("#domain", Input).value = "elsewhere.test"
+        await pilot.press("ctrl+n")  # leaving checks DNS first
+        await wait_for(pilot, lambda: "Point the domain" in shown(pilot, "#checks"))
+        assert "192.0.2.77" in shown(pilot, "#checks") and app.step == "tls"
+        await pilot.press("ctrl+n")  # seen: Next again continues
+        await wait_for(pilot, lambda: app.step == "key")
+        await _review(pilot)
+        result = await _apply(pilot)
+        assert "Let's Encrypt failed" in result and "keeps serving" in result
     s = status(fresh)
-    assert s["tls_mode"] == "self-signed" and s["tls_not_after"] == before and s["ready"]
+    assert s["tls_not_after"] == before["tls_not_after"] and s["ready"]
 
 
-async def test_cancel_on_review_changes_nothing(fresh: Stack) -> None:
+async def test_quit_after_review_asks_and_changes_nothing(fresh: Stack) -> None:
     before = tree_hashes(fresh.root)
     pids = fresh.services.pid(fresh.engine_unit())
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
         await _to(pilot, "performance")
         app.screen.query_one("#threads", Input).value = "1"
-        await _to_review_from(pilot, "performance")
-        assert "--threads 1" in str(app.screen.query_one("#diff", Static).render())
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: app.step == "key")
+        await _review(pilot)
+        assert "--threads 1" in shown(pilot, "#diff")
         await pilot.press("ctrl+q")
+        await wait_dialog(pilot, "ConfirmQuit", "#discard")
+        await press(pilot, "#discard")
+    assert app.return_code == 0
     assert tree_hashes(fresh.root) == before
     assert fresh.services.pid(fresh.engine_unit()) == pids
+
+
+async def test_ctrl_q_during_apply_waits_and_leaves_no_journal(fresh: Stack) -> None:
+    app = make_app(fresh.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to(pilot, "performance")
+        app.screen.query_one("#threads", Input).value = "1"
+        await _review(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.applying)
+        await pilot.press("ctrl+q")
+        assert app.return_code is None  # waits for the outcome
+        await wait_for(pilot, lambda: app.return_code is not None, timeout=180)
+    assert not (fresh.root / "var/lib/slm-appliance/journal").exists()
+    assert status(fresh)["threads"] == 1
+
+
+async def test_a_hand_broken_applied_file_opens_and_is_repaired(fresh: Stack) -> None:
+    applied = fresh.layout.map(fresh.layout.applied_answers)
+    applied.write_text(re.sub(r"(?m)^parallel: \d+$", "parallel: 0", applied.read_text()))
+    app = make_app(fresh.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "parallel" in shown(pilot, "#status-error"))
+        assert "out of range" in shown(pilot, "#status-error")
+        await wait_for(pilot, lambda: bool(app.draft))
+        await _review(pilot)
+        assert "Applied" in await _apply(pilot) or "Nothing" in shown(pilot, "#result")
+    ok = wizard("--root", str(fresh.root), "--validate", str(applied))
+    assert ok.returncode == 0, ok.stderr
 
 
 async def test_download_a_custom_model_by_url_and_switch(fresh: Stack, tmp_path: Path) -> None:
@@ -139,13 +187,12 @@ async def test_download_a_custom_model_by_url_and_switch(fresh: Stack, tmp_path:
             screen.query_one("#url", Input).value = (
                 f"http://127.0.0.1:{srv.server_address[1]}/my-model.gguf")
             screen.query_one("#sha", Input).value = sha
-            await pilot.click("#download")
-            note = screen.query_one("#note", Static)
-            await wait_for(pilot, lambda: "verified" in str(note.render()))
-            path = screen.query_one("#path", Input).value
-            assert path == "/opt/slm-appliance/models/my-model.gguf"
-            await _to_review_from(pilot, "model")
-            assert "Applied" in await _apply_and_finish(pilot)
+            await press(pilot, "#download")
+            await wait_for(pilot, lambda: "verified" in shown(pilot, "#note"))
+            assert screen.query_one("#path", Input).value == (
+                "/opt/slm-appliance/models/my-model.gguf")
+            await _review(pilot)
+            assert "Applied" in await _apply(pilot)
         assert status(fresh)["model"] == "my-model"
     finally:
         srv.shutdown()
@@ -154,8 +201,8 @@ async def test_download_a_custom_model_by_url_and_switch(fresh: Stack, tmp_path:
         target.unlink(missing_ok=True)
 
 
-async def test_failed_apply_shows_the_reason_and_keeps_the_old_config(fresh: Stack) -> None:
-    from wizard.screens.apply import ErrorDialog
+async def test_failed_apply_shows_the_cause_and_keeps_the_old_config(fresh: Stack) -> None:
+    from wizard.screens.dialogs import ErrorDialog
 
     models = fresh.root / "opt/slm-appliance/models"
     good = (models / "SmolLM2-135M-Instruct.Q4_1.gguf").read_bytes()
@@ -166,22 +213,19 @@ async def test_failed_apply_shows_the_reason_and_keeps_the_old_config(fresh: Sta
         async with app.run_test(size=SIZE) as pilot:
             await _to(pilot, "model")
             app.screen.query_one("#path", Input).value = "/opt/slm-appliance/models/broken.gguf"
-            await _to_review_from(pilot, "model")
-            await next_step(pilot, "apply")
-            await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog)
-                           and bool(app.screen.query("#back")))  # pushed and composed
+            await _review(pilot)
+            await pilot.press("a")
+            await wait_dialog(pilot, "ErrorDialog", "#back")
             dialog = app.screen
-            # at start or while loading, depending on how fast the engine reads the cut file;
-            # a switch starts the idle instance (either unit), a restart the serving one
-            assert dialog.reason.startswith(("restart llama-server", "start llama-server",
-                                             "engine-ready: llama-server")), dialog.reason
+            assert isinstance(dialog, ErrorDialog)
+            assert "llama-server" in dialog.reason
             assert "model loading error" in dialog.log_text
-            await pilot.click("#back")
+            await press(pilot, "#back")
             await wait_for(pilot, lambda: app.step == "review")
-            await pilot.press("ctrl+q")
+            assert not app.applying
         assert tree_hashes(fresh.root) == before
         with fresh.client() as c:
             r = c.get("/v1/models", headers=fresh.auth())
-            assert r.json()["data"][0]["id"] == "smollm2-135m-instruct-q4_1"
+            assert r.json()["data"][0]["id"] == SMOLLM
     finally:
         (models / "broken.gguf").unlink()

@@ -1,18 +1,21 @@
-"""The real `wizard` binary in tmux at 80x24, driven by keys through a threads change."""
+"""The real `wizard` binary in tmux at 80x24 over the sandbox stack, driven by keys."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Stack, wizard
+from tests.conftest import GEMMA, SMOLLM, Stack, wizard
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack,
+              pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")]
 
 
 def screen(session: str) -> str:
@@ -30,49 +33,161 @@ def wait_text(session: str, text: str, timeout: float = 60) -> str:
     raise AssertionError(f"{text!r} never appeared:\n{screen(session)}")
 
 
-def keys(session: str, *k: str) -> None:
-    """One key per send-keys: a burst can reach the app as one unparsed escape sequence."""
-    for key in k:
-        subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+class Keys:
+    """Sends keys one per send-keys (a burst can reach the app as one unparsed escape
+    sequence) and counts them."""
+
+    def __init__(self, session: str) -> None:
+        self.session, self.count = session, 0
+
+    def __call__(self, *keys: str) -> None:
+        for key in keys:
+            subprocess.run(["tmux", "send-keys", "-t", self.session, key], check=True)
+            self.count += 1
+            time.sleep(0.05)
+        time.sleep(0.1)
+
+
+def wait_focus(session: str, label: str) -> None:
+    """Wait until the field named ``label`` has the focus (the wizard marks it with "▸"):
+    keys typed faster than the app handles them could otherwise reach a widget before a
+    pending focus change does."""
+    wait_text(session, f"▸ {label}", timeout=30)
+
+
+def wait_field(session: str, label: str, value: str) -> None:
+    """Wait until the field on the row showing ``label`` shows ``value`` (typed keys have all
+    arrived before the next command key reads the field)."""
+    pattern = re.compile(re.escape(label) + r"\s+" + re.escape(value) + r"(\s|$)")
+    wait_text_match(session, pattern)
+
+
+def wait_text_match(session: str, pattern: re.Pattern[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(pattern.search(row) for row in screen(session).splitlines()):
+            return
         time.sleep(0.05)
-    time.sleep(0.1)
+    raise AssertionError(f"{pattern.pattern!r} never appeared:\n{screen(session)}")
 
 
-@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
-def test_threads_change_by_keyboard_in_tmux(fresh: Stack) -> None:
+def exited(session: str) -> bool:
+    dead = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_dead}"],
+                          capture_output=True, text=True)
+    return dead.returncode != 0 or dead.stdout.strip() == "1"
+
+
+@pytest.fixture
+def tui(fresh: Stack) -> Iterator[tuple[str, Keys, float]]:
+    """The wizard in an 80x24 tmux pane that stays after exit (to read the summary); yields
+    the session name, a key sender and the start-up time to the first full status."""
     name = f"wizard-{fresh.port_base}"
     cmd = f"{sys.executable} -m wizard --root {fresh.root}"
+    started = time.monotonic()
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd],
                    check=True)
+    subprocess.run(["tmux", "set-option", "-t", name, "remain-on-exit", "on"], check=True)
     try:
-        wait_text(name, "Configure")  # the first frame; the state fills in from a worker
         shown = wait_text(name, "Endpoint")
+        startup = time.monotonic() - started
         assert "ready" in shown and all(len(line) <= 80 for line in shown.splitlines())
-        keys(name, "C-n")
-        wait_text(name, "Trained ctx")
-        keys(name, "C-n")
-        wait_text(name, "Parallel slots")
-        keys(name, "End", *["BSpace"] * 6, "1")
-        assert "▊  1 " in wait_text(name, "Threads")
-        for marker in ("Let's Encrypt for a domain", "Keep this key", "llama-server"):
-            keys(name, "C-n")
-            wait_text(name, marker)
-        keys(name, "C-n")
-        wait_text(name, "Applied.")
-        keys(name, "C-n")
-        wait_text(name, "OpenAI Python")
-        keys(name, "C-n")
-        deadline = time.monotonic() + 10
-        while subprocess.run(["tmux", "has-session", "-t", name]).returncode == 0:
-            assert time.monotonic() < deadline, "the wizard did not exit on Finish"
-            time.sleep(0.1)
+        yield name, Keys(name), startup
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
-    s = json.loads(wizard("--root", str(fresh.root), "status", "--json", check=True).stdout)
-    assert s["threads"] == 1 and s["ready"] is True
 
 
-@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
+def status(stack: Stack) -> dict[str, object]:
+    return json.loads(wizard("--root", str(stack.root), "status", "--json", check=True).stdout)
+
+
+def test_model_and_threads_change_in_a_few_keys(fresh: Stack, tui: tuple[str, Keys, float]
+                                                ) -> None:
+    name, keys, startup = tui
+    keys("C-n")
+    wait_text(name, "Trained ctx")
+    keys("Down")  # smollm2 -> gemma3, the next row of the catalog
+    wait_text(name, f"▶ {GEMMA}")
+    keys("C-n")
+    wait_focus(name, "Threads")
+    keys("1")  # the threads box has focus and its text is selected: typing replaces it
+    wait_field(name, "Threads", "1")
+    keys("C-r")
+    review = wait_text(name, "Exact diff")
+    lines = review.splitlines()
+    top = "\n".join(lines[:8])
+    assert "Model" in top and GEMMA[:6] in top and "Threads" in top and "1" in top, review
+    keys("a")
+    wait_text(name, "Applied.", timeout=120)
+    pressed = keys.count
+    print(f"\nkeys to change model and threads and apply: {pressed}; start-up to status: "
+          f"{startup:.2f} s")
+    assert pressed <= 12
+    keys("C-n")
+    wait_text(name, "Laptop")
+    keys("C-n")
+    deadline = time.monotonic() + 15
+    while not exited(name):
+        assert time.monotonic() < deadline, "the wizard did not exit on Finish"
+        time.sleep(0.1)
+    after = screen(name)
+    assert "Endpoint :" in after and "Next steps" in after, after
+    s = status(fresh)
+    assert s["threads"] == 1 and s["model"] == GEMMA and s["ready"] is True
+
+
+def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
+                                                      tui: tuple[str, Keys, float]) -> None:
+    name, keys, _ = tui
+    pid = fresh.services.pid(fresh.engine_unit())
+    keys("C-n")
+    wait_text(name, "Trained ctx")
+    keys("Tab")
+    wait_focus(name, "Context tokens")
+    keys("0")
+    wait_field(name, "Context tokens", "0")
+    keys("C-n")
+    shown = wait_text(name, "model.context_size")
+    assert "Context tokens" in shown and "out of range" in shown
+    keys("BSpace", *"4096")
+    wait_field(name, "Context tokens", "4096")
+    keys("C-n")
+    wait_focus(name, "Threads")
+    keys("Tab")
+    wait_focus(name, "Parallel slots")
+    keys("0")
+    wait_field(name, "Parallel slots", "0")
+    keys("C-n")
+    shown = wait_text(name, "✖ parallel")
+    assert "Parallel slots" in shown and "out of range" in shown
+    keys("BSpace", "1")
+    wait_field(name, "Parallel slots", "1")
+    keys("C-n")
+    wait_text(name, "Let's Encrypt for a domain")
+    keys("Down", "space", "Tab")
+    wait_focus(name, "Domain")
+    keys(*"llm.test")
+    wait_field(name, "Domain", "llm.test")
+    keys("Tab")
+    wait_focus(name, "E-mail")
+    keys(*"ops-at-example")
+    wait_field(name, "E-mail", "ops-at-example")
+    keys("C-n")
+    shown = wait_text(name, "tls.email")
+    assert "not an e-mail address" in shown and "Domain" in shown
+    keys("C-q")
+    wait_text(name, "Quit without applying?")
+    keys("BTab", "Enter")  # from "Keep editing" to "Discard and quit"
+    deadline = time.monotonic() + 15
+    while not exited(name):
+        assert time.monotonic() < deadline, "the wizard did not exit"
+        time.sleep(0.1)
+    applied = fresh.layout.map(fresh.layout.applied_answers)
+    ok = wizard("--root", str(fresh.root), "--validate", str(applied))
+    assert ok.returncode == 0, ok.stderr
+    assert fresh.services.pid(fresh.engine_unit()) == pid
+    assert status(fresh)["model"] == SMOLLM
+
+
 def test_first_interactive_login_starts_the_wizard_once(stack: Stack) -> None:
     banner = stack.root / "etc/profile.d/slm-appliance.sh"
     marker = stack.root / "var/lib/slm-appliance/wizard.done"
@@ -90,7 +205,7 @@ def test_first_interactive_login_starts_the_wizard_once(stack: Stack) -> None:
             shown = wait_text(name, "Configure" if expect_wizard else "LOGIN-DONE")
             assert "SLM appliance" in shown or expect_wizard
             if expect_wizard:
-                keys(name, "C-q")
+                Keys(name)("C-q")
                 wait_text(name, "LOGIN-DONE")
                 marker.touch()  # as Finish does
         finally:

@@ -115,8 +115,8 @@ def test_key_names_map_is_exact_and_case_sensitive() -> None:
     s = _store("ci")
     text = render_key_names(DEFAULT_SECRET, s)
     secret = s.keys[0].secret
-    assert f'"~^Bearer {re.escape(secret)}$" ci;' in text
-    assert f'"~^Bearer {DEFAULT_SECRET}$" default;' in text
+    assert f'"~^{re.escape(secret)}$" ci;' in text
+    assert f'"~^{DEFAULT_SECRET}$" default;' in text
     with pytest.raises(ValueError):
         render_key_names("bad key\n", s)
 

@@ -24,15 +24,15 @@ def test_certificate_reused_until_names_change_or_expiry_nears() -> None:
     names = ["vm1", "localhost", "127.0.0.1", "::1"]
     pair = tls.make_selfsigned(names, NOW)
     assert not tls.needs_new(pair, names, NOW)
-    assert not tls.needs_new(pair, list(reversed(names)), NOW + dt.timedelta(days=3000))
+    assert not tls.needs_new(pair, list(reversed(names)), NOW + dt.timedelta(days=700))
     assert tls.needs_new(pair, [*names, "10.0.0.6"], NOW)
-    assert tls.needs_new(pair, names, NOW + dt.timedelta(days=3640))
+    assert tls.needs_new(pair, names, NOW + dt.timedelta(days=800))
     assert tls.needs_new(None, names, NOW)
     other = tls.make_selfsigned(names, NOW)
     assert tls.needs_new(tls.CertPair(pair.cert_pem, other.key_pem), names, NOW)
 
 
-def test_self_signed_is_p256_and_its_own_anchor() -> None:
+def test_self_signed_is_p256_and_a_leaf_that_cannot_sign() -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -40,8 +40,34 @@ def test_self_signed_is_p256_and_its_own_anchor() -> None:
     cert = x509.load_pem_x509_certificate(pair.cert_pem)
     key = cert.public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
-    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    assert not tls.is_ca(cert)
+    assert cert.not_valid_after_utc - NOW <= dt.timedelta(days=825)
     assert tls.cert_names(pair.cert_pem) == {"vm1", "10.0.0.5"}
+
+
+def test_a_ca_certificate_from_an_older_version_is_replaced_once() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    names = ["vm1", "10.0.0.5"]
+    leaf = tls.make_selfsigned(names, NOW)
+    assert not tls.needs_new(leaf, names, NOW)
+    key = serialization.load_pem_private_key(leaf.key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    old = x509.load_pem_x509_certificate(leaf.cert_pem)
+    builder = x509.CertificateBuilder(
+        issuer_name=old.issuer, subject_name=old.subject, public_key=old.public_key(),
+        serial_number=old.serial_number, not_valid_before=old.not_valid_before_utc,
+        not_valid_after=old.not_valid_after_utc)
+    builder = builder.add_extension(
+        old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value, False)
+    ca = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), True).sign(
+        key, hashes.SHA256())
+    assert tls.needs_new(tls.CertPair(ca.public_bytes(serialization.Encoding.PEM),
+                                      leaf.key_pem), names, NOW)
 
 
 def test_api_key_keep_rotate_explicit(tmp_path: Path) -> None:

@@ -14,11 +14,11 @@ from appliance.host.site import Site
 from appliance.plan.engines import LlamaServer, LocalAI
 from appliance.plan.gguf import GGUFInfo
 from appliance.plan.render.nginx import (
-    BODY_LIMIT_MB,
     NginxInputs,
     render_key_map,
     render_nginx_conf,
 )
+from appliance.plan.render.nginx_limits import BODY_LIMIT_MB
 from appliance.plan.resolve import Resolved
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -55,7 +55,9 @@ def test_stream_location_has_every_unbuffering_directive() -> None:
         assert directive in stream
     assert "proxy_buffering off" not in _location(conf, "location /v1/ {")
     assert 'proxy_set_header Connection "";' in conf and "proxy_http_version 1.1;" in conf
-    timeouts = [int(t) for t in re.findall(r"proxy_(?:read|send)_timeout (\d+)s;", conf)]
+    health = _location(conf, "location = /health {")
+    api = conf.replace(health, "")
+    timeouts = [int(t) for t in re.findall(r"proxy_(?:read|send)_timeout (\d+)s;", api)]
     assert timeouts and min(timeouts) >= 600
     # proxy_set_header only at server level: a location-level one would drop the others.
     assert len(re.findall(r"^\s*proxy_set_header", conf, re.M)) == 2
@@ -63,7 +65,8 @@ def test_stream_location_has_every_unbuffering_directive() -> None:
 
 def test_key_map_is_a_case_sensitive_anchored_regex() -> None:
     text = render_key_map("Ab-c_1" * 6)
-    assert '"~^Bearer Ab\\-c_1' in text and text.rstrip().endswith("}")
+    assert '"~^Ab\\-c_1' in text and text.rstrip().endswith("}")
+    assert "map $slm_bearer " in text
     with pytest.raises(ValueError):
         render_key_map('bad"key')
 

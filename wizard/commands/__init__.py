@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import certs, configure, keys, sandbox, services, speed
+from . import certs, cluster, configure, keys, sandbox, services, speed
 
-GROUPS: list[ModuleType] = [services, configure, speed, certs, sandbox, keys]
+GROUPS: list[ModuleType] = [services, configure, speed, certs, sandbox, keys, cluster]

@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from appliance.host.paths import Layout
-from appliance.host.services import NGINX, manager_for
+from appliance.host.services import HAPROXY, NGINX, manager_for
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINE_UNITS
+from appliance.plan.render.cluster import AGENT_UNIT
 from appliance.status import status
 
 from .common import EXIT_FAIL, EXIT_OK
@@ -34,7 +35,7 @@ def cmd_status(args: argparse.Namespace, layout: Layout, site: Site) -> int:
 
 def cmd_stop(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     services = manager_for(site, layout)
-    for unit in (*ENGINE_UNITS, NGINX):
+    for unit in (AGENT_UNIT, *ENGINE_UNITS, NGINX, HAPROXY):
         if services.is_active(unit):
             services.stop(unit)
             print(f"stopped {unit}")

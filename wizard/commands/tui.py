@@ -29,5 +29,9 @@ def cmd_tui(args: argparse.Namespace, layout: Layout, site: Site) -> int:
     from ..app import WizardApp
 
     facts = facts_mod.detect()
-    return WizardApp(Session(layout, site, facts, partial(make_context, layout, site,
-                                                          facts=facts))).run() or EXIT_OK
+    app = WizardApp(Session(layout, site, facts, partial(make_context, layout, site,
+                                                         facts=facts)))
+    code = app.run() or EXIT_OK
+    if app.exit_summary:  # after the screen is restored, so it stays in the terminal
+        print(app.exit_summary)
+    return code

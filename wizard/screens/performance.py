@@ -1,3 +1,5 @@
+"""Step 3 (Speed): threads and parallel slots, a benchmark through nginx, and thread auto-tune."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -6,9 +8,12 @@ from typing import Any
 from textual import on
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
-from .base import StepScreen, human_bytes
+from .base import FieldLabel, StepScreen, field_error, human_bytes, plural
+from .drafts import speed_values
+from .fields import scalar
+from .speed_text import bench_summary, busy_warning, slot_hint, tune_summary
 
 
 class PerformanceScreen(StepScreen):
@@ -16,92 +21,121 @@ class PerformanceScreen(StepScreen):
     AUTO_FOCUS = "#threads"
 
     def body(self) -> Iterable[Widget]:
-        cpu = self.wizard.session.cpu()
+        cpu = self.host.session.cpu()
         flags = "  ".join(f"{name} {'yes' if have else '[red]no[/]'}" for name, have in
                           (("AVX", cpu.avx), ("AVX2", cpu.avx2), ("AVX-512", cpu.avx512)))
-        yield Static(f"[b]CPU[/] {cpu.model}: {cpu.physical} cores, {cpu.logical} logical; "
-                     f"{flags}; RAM {human_bytes(cpu.mem_total)}")
+        yield Static(f"[b]CPU[/] {cpu.model}: {plural(cpu.physical, 'core')}, "
+                     f"{cpu.logical} logical; {flags}; RAM {human_bytes(cpu.mem_total)}")
         if cpu.warning:
             yield Static(cpu.warning, classes="warning")
         with Horizontal(classes="row"):
-            yield Label("Threads")
-            yield Input(str(self.draft.threads), id="threads", placeholder="auto or a number")
-            yield Label("Parallel slots")
-            yield Input(str(self.draft.parallel), id="parallel", type="integer")
+            yield FieldLabel("Threads")
+            yield Input(str(self.draft.get("threads", "")), id="threads",
+                        placeholder="auto or a number", compact=True)
+            yield FieldLabel("Parallel slots")
+            yield Input(str(self.draft.get("parallel", "")), id="parallel", compact=True)
+        yield field_error("threads")
+        yield field_error("parallel")
+        yield Static("", id="slots", classes="hint")
         with Horizontal(classes="row"):
-            yield Button("Benchmark", id="bench")
-            yield Button("Auto-tune threads", id="tune")
+            yield Button("Benchmark", id="bench", compact=True)
+            yield Button("Auto-tune threads", id="tune", compact=True)
+            yield ProgressBar(id="progress", show_eta=False)
+        yield Static("", id="busy")
         yield DataTable(id="results", zebra_stripes=True)
-        yield Static("Benchmark measures the running stack; auto-tune restarts the engine "
-                     "with each candidate and keeps your current setting until you apply.",
-                     id="note", classes="hint")
+        yield Static("Benchmark measures the running stack through nginx; auto-tune restarts "
+                     "the engine with each candidate and keeps your current setting until you "
+                     "apply.", id="note", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#results", DataTable).add_columns("Run", "Generation tok/s",
-                                                          "Prompt tok/s", "First token ms")
+        self.query_one("#progress", ProgressBar).display = False
+        self._slots()
 
-    @on(Button.Pressed, "#bench, #tune")
-    def _measure(self, event: Button.Pressed) -> None:
-        self.query_one("#results", DataTable).focus()  # the buttons go disabled meanwhile
+    def values(self) -> dict[str, Any]:
+        return speed_values(self.query_one("#threads", Input).value,
+                            self.query_one("#parallel", Input).value)
+
+    @on(Input.Changed, "#parallel")
+    def _slots(self) -> None:
+        context = (self.draft.get("model") or {}).get("context_size")
+        parallel = scalar(self.query_one("#parallel", Input).value)
+        self.query_one("#slots", Static).update(slot_hint(context, parallel))
+
+    # -- measuring ---------------------------------------------------------------------------
+    def _start(self, button: str, total: int, *columns: str) -> None:
+        self._button = button
         for b in self.query("#bench, #tune").results(Button):
             b.disabled = True
-        job = self._bench if event.button.id == "bench" else self._tune
-        self.run_worker(job, thread=True, exit_on_error=False, exclusive=True)
-
-    def _table(self, *columns: str) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=total, progress=0)
+        bar.display = True
         table = self.query_one("#results", DataTable)
         table.clear(columns=True)
         table.add_columns(*columns)
+        cores = self.host.session.cpu().logical
+        self.query_one("#busy", Static).update(
+            busy_warning(self.host.session.load_average(), cores) or "")
+
+    def _end(self, text: str) -> None:
+        self.query_one("#note", Static).update(text)
+        self.query_one("#progress", ProgressBar).display = False
+        for b in self.query("#bench, #tune").results(Button):
+            b.disabled = False
+        self.query_one(f"#{self._button}", Button).focus()  # Enter measures again, not Back
 
     def _row(self, *cells: str) -> None:
         self.query_one("#results", DataTable).add_row(*cells)
+        self.query_one("#progress", ProgressBar).advance(1)
 
-    def _note(self, text: str) -> None:
-        self.query_one("#note", Static).update(text)
-        for b in self.query("#bench, #tune").results(Button):
-            b.disabled = False
-
+    @on(Button.Pressed, "#bench")
     def _bench(self) -> None:
+        runs = 3
+        self._start("bench", runs, "Run", "Generation tok/s", "Prompt tok/s", "First token ms")
+        self._note_progress(f"Measuring through nginx: a warm-up, then {plural(runs, 'run')}...")
         call = self.app.call_from_thread
-        call(self._table, "Run", "Generation tok/s", "Prompt tok/s", "First token ms")
-        call(self.query_one("#note", Static).update, "Measuring (warm-up, then 3 runs)...")
 
         def sample(n: int, s: Any) -> None:
-            call(self._row, str(n + 1), f"{s.gen_tps:.1f}", f"{s.prompt_tps or 0:.1f}",
-                 f"{s.ttft_ms:.0f}")
+            call(self._row, f"{n + 1} of {runs}", f"{s.gen_tps:.1f}",
+                 f"{s.prompt_tps or 0:.1f}", f"{s.ttft_ms:.0f}")
 
-        try:
-            r = self.wizard.session.benchmark(sample)
-        except Exception as exc:
-            call(self._note, f"[red]Benchmark failed: {exc}[/]")
-            return
-        call(self._note, f"[b]{r.generation.mean:.1f} tok/s[/] generation "
-             f"(± {r.generation.stdev:.1f}), {r.prompt.mean:.0f} tok/s prompt, first token "
-             f"{r.ttft.median:.0f} ms on {r.threads} threads")
+        self.work(lambda: self.host.session.benchmark(sample, repetitions=runs),
+                  lambda r: self._end(bench_summary(r)),
+                  lambda error: self._end(f"[red]Benchmark failed:[/] {error}"), group="speed")
 
+    @on(Button.Pressed, "#tune")
     def _tune(self) -> None:
-        call = self.app.call_from_thread
-        call(self._table, "Threads", "Generation tok/s", "", "")
-        call(self.query_one("#note", Static).update, "Trying thread counts...")
-        try:
-            result = self.wizard.session.autotune(
-                self.draft, lambda t, tps: call(self._row, str(t), f"{tps:.1f}", "", ""))
-        except Exception as exc:
-            call(self._note, f"[red]Auto-tune failed: {exc}[/]")
-            return
-        call(self.query_one("#threads", Input).__setattr__, "value", str(result.best))
-        call(self._note, f"Best: [b]{result.best} threads[/] "
-             f"({result.measured[result.best]:.1f} tok/s), set above; review to apply it.")
+        from appliance.perf.tuning import thread_candidates
 
-    def leave(self) -> bool:
-        raw_threads = self.query_one("#threads", Input).value.strip() or "auto"
-        raw_parallel = self.query_one("#parallel", Input).value.strip() or "1"
-        if raw_threads != "auto" and not raw_threads.isdigit():
-            self._note("[red]Threads: 'auto' or a whole number[/]")
-            return False
-        if not raw_parallel.isdigit():
-            self._note("[red]Parallel slots: a whole number[/]")
-            return False
-        threads: int | str = raw_threads if raw_threads == "auto" else int(raw_threads)
-        self.wizard.draft = self.draft.replace(threads=threads, parallel=int(raw_parallel))
-        return True
+        cpu = self.host.session.cpu()
+        candidates = thread_candidates(cpu.physical, cpu.logical)
+        self._start("tune", len(candidates), "Candidate", "Threads", "Generation tok/s")
+        call = self.app.call_from_thread
+        seen: list[int] = []
+
+        def measuring(k: int) -> None:
+            if k < len(candidates):
+                self._note_progress(f"Candidate {k + 1} of {len(candidates)}: "
+                                    f"{plural(candidates[k], 'thread')} (restarts the engine, "
+                                    "then measures)...")
+
+        def result(threads: int, tps: float) -> None:
+            seen.append(threads)
+            n = len(seen)
+            self._row(f"{n} of {len(candidates)}", str(threads), f"{tps:.1f}")
+            measuring(n)
+
+        measuring(0)
+        self.work(lambda: self.host.session.autotune(
+            self._answers(), lambda t, tps: call(result, t, tps)), self._tuned,
+            lambda error: self._end(f"[red]Auto-tune failed:[/] {error}"), group="speed")
+
+    def _answers(self) -> Any:
+        """Auto-tune restarts the engine from what is applied (never from an unchecked draft)."""
+        return self.host.applied
+
+    def _tuned(self, result: Any) -> None:
+        self.query_one("#threads", Input).value = str(result.best)
+        self._end(tune_summary(result))
+
+    def _note_progress(self, text: str) -> None:
+        self.query_one("#note", Static).update(text)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from appliance.host.paths import Layout
 from appliance.host.runner import Runner, run
-from appliance.host.services.base import NGINX, ServiceManager, nginx_argv
+from appliance.host.services.base import HAPROXY, NGINX, ServiceManager, nginx_argv
 from appliance.host.services.supervisor import Sandbox
 from appliance.host.services.systemd import Systemd
 from appliance.host.site import Site
 
-__all__ = ["NGINX", "Sandbox", "ServiceManager", "Systemd", "manager_for", "nginx_argv"]
+__all__ = ["HAPROXY", "NGINX", "Sandbox", "ServiceManager", "Systemd", "manager_for", "nginx_argv"]
 
 
 def manager_for(site: Site, layout: Layout, runner: Runner = run) -> ServiceManager:

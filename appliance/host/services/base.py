@@ -12,6 +12,7 @@ from appliance.host.paths import Layout
 from appliance.host.site import Site
 
 NGINX = "nginx.service"
+HAPROXY = "haproxy.service"
 
 
 class ServiceManager(Protocol):

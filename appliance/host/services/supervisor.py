@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -139,10 +140,20 @@ class Sandbox:
 
     def reload(self, unit: str) -> None:
         pid = self.pid(unit)
-        if unit == NGINX and pid:
-            os.kill(pid, signal.SIGHUP)
+        sig = signal.SIGHUP if unit == NGINX else self._reload_signal(unit)
+        if pid and sig:
+            os.kill(pid, sig)
         else:
             self.restart(unit)
+
+    def _reload_signal(self, unit: str) -> signal.Signals | None:
+        """``ExecReload=/bin/kill -USR2 $MAINPID`` (HAProxy's seamless reload) -> SIGUSR2."""
+        try:
+            text = self.layout.map(f"{self.layout.systemd_dir}/{unit}").read_text()
+        except OSError:
+            return None
+        m = re.search(r"^ExecReload=\S*kill -(?:s )?(?:SIG)?([A-Z0-9]+) \$MAINPID$", text, re.M)
+        return getattr(signal, f"SIG{m.group(1)}", None) if m else None
 
     def daemon_reload(self) -> None:
         """Unit files are read at each start."""

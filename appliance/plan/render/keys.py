@@ -98,12 +98,13 @@ def _exact(name: str) -> str:
 
 def render_key_names(default_secret: str, store: KeyStore) -> str:
     """The secret part: which key name a request's ``Authorization`` header carries."""
-    lines = [HEADER + "# Secret: keep 0600.\n", "map $http_authorization $slm_key_name {\n",
+    # $slm_bearer (nginx.conf): the token of a Bearer header, the scheme matched without case.
+    lines = [HEADER + "# Secret: keep 0600.\n", "map $slm_bearer $slm_key_name {\n",
              '    default "";\n']
     for name, secret in [(DEFAULT, default_secret), *((k.name, k.secret) for k in store.keys)]:
         if not SECRET_RE.match(secret):
             raise ValueError(f"key {name!r} has characters that cannot be matched safely")
-        lines.append(f'    "~^Bearer {re.escape(secret)}$" {name};\n')
+        lines.append(f'    "~^{re.escape(secret)}$" {name};\n')
     lines.append("}\n")
     return "".join(lines)
 

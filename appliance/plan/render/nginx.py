@@ -1,12 +1,27 @@
-"""nginx: TLS + API key in front of the engine, streaming unbuffered, errors as OpenAI JSON.
+"""nginx: TLS + API key in front of the engine, streaming unbuffered, hardened for the internet.
 
 Only ACME challenges (http) and the readiness probe (``/health``) are open without the key.
 The key lives in a separate 0600 include so the main config can be shown in a review diff.
+
+Hardening (why each piece is here):
+- ``/health`` takes GET/HEAD without a body and asks the engine with a 2 s timeout, so a slow
+  or frozen engine answers 503 JSON + Retry-After at once instead of holding a connection for
+  the 900 s generation timeout; it is rate- and connection-limited per address.
+- Slow clients: headers and each body read must arrive within 10 s, a discarded body is read
+  for at most 10 s; idle keep-alive connections are reclaimed by nginx when it runs short.
+- ``worker_connections`` is sized from the VM's memory (``connection_budget``) with a file
+  limit of two descriptors per connection (client + engine), so a few thousand idle or
+  dripping connections cannot starve keyed clients.
+- TLS: Mozilla "intermediate" (TLS 1.2 ECDHE + AEAD only, TLS 1.3), no session tickets (they
+  defeat forward secrecy while the ticket key lives), HSTS only while a publicly trusted
+  certificate is served (HSTS with a self-signed one would lock browsers out).
+- Errors are OpenAI-style JSON (``nginx_errors``); the access log records the path without
+  its query string, never a header or a body; the ``Bearer`` scheme is case-insensitive while
+  the key itself is matched case-sensitively.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -14,11 +29,30 @@ from appliance.answers.hostport import join_hostport, split_hostport
 from appliance.plan.render import MANAGED, MANAGED_BY
 from appliance.plan.render.keys import LOG_FORMAT
 from appliance.plan.render.model_gate import gated
+from appliance.plan.render.nginx_errors import (
+    error_pages,
+    json_error,
+    render_error_location,
+    render_error_maps,
+)
+from appliance.plan.render.nginx_limits import (
+    BODY_LIMIT_MB,
+    CLIENT_TIMEOUT_S,
+    SERVER_LIMITS,
+    render_http_limits,
+)
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
-RETRY_AFTER_S = 5
-BODY_LIMIT_MB = 16  # nginx's client_max_body_size; LocalAI's upload limit is set to match
+HEALTH_TIMEOUT_S = 2  # a healthy engine answers /health in milliseconds, even mid-generation
+TLS_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"))
+"""Mozilla intermediate without the DHE suites: TLS 1.2 ECDHE with AEAD only."""
+TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+"""OpenSSL's default set, written out so a changed default cannot add the CCM suites."""
+HSTS_MAX_AGE = 63072000  # 2 years, Mozilla's recommendation
 
 
 @dataclass(frozen=True)
@@ -45,58 +79,87 @@ class NginxInputs:
     """The token routes' body filter that logs the engine's token counts (plan/render/keys)."""
     cert_sha256: str = ""
     """Written into the config so a renewed certificate changes it and triggers a reload."""
+    hsts: bool = False
+    """Only while a publicly trusted certificate is served."""
+    worker_connections: int = 4096
+    nofile: int = 8192
+    """Worker file limit: two descriptors per connection (client + engine)."""
     served_model: str = ""
     gate_import: str = ""
     """With njs: the served-model gate's js_import; a request naming another model gets a 400
     (plan/render/model_gate.py)."""
-
-
-def _error(message: str, typ: str, code: int | str) -> str:
-    body = json.dumps({"error": {"message": message, "type": typ, "code": code}})
-    return "'" + body.replace("\\", "\\\\").replace("'", "\\'") + "\\n'"
+    drain_marker: str = ""
+    """While this file exists ``/health`` answers 503 "draining" (``wizard drain``)."""
 
 
 def _listen(value: str) -> str:
     return join_hostport(*split_hostport(value))
 
 
-UNAUTHORIZED = _error("Missing or invalid API key: send the header 'Authorization: Bearer <key>'.",
-                      "invalid_request_error", "invalid_api_key")
+UNAUTHORIZED = json_error("Missing or invalid API key: send the header "
+                          "'Authorization: Bearer <key>'.", "invalid_request_error",
+                          "invalid_api_key")
 KEY_CHECK = f"""if ($slm_key_ok = 0) {{
-                add_header WWW-Authenticate 'Bearer realm="slm-appliance"' always;
                 return 401 {UNAUTHORIZED};
             }}"""
 
 
+def _drain(marker: str) -> str:
+    """The LB's checks see 503 and stop choosing this backend; streams in flight go on."""
+    if not marker:
+        return ""
+    body = json_error("This server is draining: it finishes its requests, then stops.",
+                      "unavailable_error", "draining")
+    return f"""
+            if (-f {marker}) {{
+                return 503 {body};
+            }}"""
+
+
 def render_key_map(api_key: str) -> str:
-    """Case-sensitive regex (plain map strings match case-insensitively)."""
+    """Case-sensitive regex on the bearer token (plain map strings match case-insensitively)."""
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
         raise ValueError("API key has characters that cannot be matched safely")
     escaped = re.escape(api_key)
     return (f"{MANAGED_BY}. Secret: keep 0600.\n"
-            "map $http_authorization $slm_key_ok {\n"
+            "map $slm_bearer $slm_key_ok {\n"
             "    default 0;\n"
-            f'    "~^Bearer {escaped}$" 1;\n'
+            f'    "~^{escaped}$" 1;\n'
             "}\n")
+
+
+BEARER_MAP = r"""# The token of 'Authorization: Bearer <token>': the scheme is case-insensitive
+    # (RFC 7235), the token is matched case-sensitively by the key map.
+    map $http_authorization $slm_bearer {
+        "~*^bearer[ ]+(?<slm_token>[^ ]+)[ ]*$" $slm_token;
+        default "";
+    }"""
+
+
+def _server_common() -> str:
+    """Limits and error pages shared by both servers."""
+    return f"""{SERVER_LIMITS}
+        {error_pages()}
+
+        {render_error_location()}"""
 
 
 def render_nginx_conf(i: NginxInputs) -> str:
     _, https_port = split_hostport(i.https)
     port_suffix = "" if https_port == 443 else f":{https_port}"
     streams = "|".join(re.escape(r) for r in STREAM_ROUTES)
-    down = _error("The model server is starting or restarting; retry in a few seconds.",
-                  "unavailable_error", 503)
-    timeout = _error("The model server did not answer in time.", "timeout_error", 504)
-    too_big = _error("The request body is too large.", "invalid_request_error", 413)
-    not_found = _error("Unknown route: the API is under /v1/ (e.g. /v1/chat/completions).",
-                       "invalid_request_error", 404)
     proxy = "proxy_pass http://slm_engine;"
-    # Named keys (plan/render/keys.py): the log format is defined before access_log uses it.
+    hsts = (f'add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}" always;'
+            if i.hsts else "# no HSTS: the served certificate is not publicly trusted")
+    # Named keys (plan/render/keys.py): the log format is defined before access_log uses it;
+    # their server-level 429 page comes before ours so a key's own limit message wins.
     keys_http = f"include {i.key_map};" + (f"\n    include {i.key_policy};" if i.key_policy
                                              else "")
-    log_format = f" {LOG_FORMAT}" if i.key_policy else ""
+    log_format = LOG_FORMAT if i.key_policy else "slm_main"
     keys_server = f"include {i.key_limits};" if i.key_limits else ""
     load = f"load_module {i.js_module};\n" if i.js_module else ""
+    no_body = json_error("The readiness probe takes no request body.",
+                         "invalid_request_error", 400)
     stream = f"""{proxy}
             proxy_buffering off;
             proxy_cache off;
@@ -111,16 +174,20 @@ def render_nginx_conf(i: NginxInputs) -> str:
 # serving certificate sha256 {i.cert_sha256 or "-"}
 user {i.user};
 worker_processes auto;
+worker_rlimit_nofile {i.nofile};
 pid {i.pid};
 error_log {i.log_dir}/error.log warn;
 
 events {{
-    worker_connections 1024;
+    worker_connections {i.worker_connections};
 }}
 
 http {{
+    # No query string (a key sent by mistake as ?key= stays out), no header, no body.
+    log_format slm_main '$remote_addr [$time_iso8601] "$request_method $uri $server_protocol" '
+                        '$status $body_bytes_sent $request_time "$http_user_agent"';
     {keys_http}
-    access_log {i.log_dir}/access.log{log_format};
+    access_log {i.log_dir}/access.log {log_format};
     client_body_temp_path {i.temp_dir}/body;
     proxy_temp_path {i.temp_dir}/proxy;
     fastcgi_temp_path {i.temp_dir}/fastcgi;
@@ -134,13 +201,12 @@ http {{
     default_type application/json;
     charset utf-8;
     server_tokens off;
-    keepalive_timeout 65s;
-    client_max_body_size {BODY_LIMIT_MB}m;
 
-    map $status $slm_retry_after {{
-        503 {RETRY_AFTER_S};
-        default "";
-    }}
+    {render_http_limits()}
+
+    {BEARER_MAP}
+
+    {render_error_maps()}
 
     upstream slm_engine {{
         server {_listen(i.engine)};
@@ -150,8 +216,15 @@ http {{
     server {{
         listen {_listen(i.http)};
         server_name _;
+        client_max_body_size 1k;
+        send_timeout {CLIENT_TIMEOUT_S}s;
+        add_header Allow $slm_allow always;
+        {_server_common()}
 
         location ^~ /.well-known/acme-challenge/ {{
+            if ($request_method !~ ^(GET|HEAD)$) {{
+                return 405;
+            }}
             root {i.webroot};
             default_type text/plain;
             try_files $uri =404;
@@ -169,9 +242,13 @@ http {{
         ssl_certificate {i.cert};
         ssl_certificate_key {i.key};
         ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {TLS_CIPHERS};
+        ssl_conf_command Ciphersuites {TLS13_SUITES};
+        ssl_ecdh_curve X25519:prime256v1:secp384r1;
         ssl_prefer_server_ciphers off;
         ssl_session_cache shared:slm_tls:10m;
         ssl_session_timeout 1d;
+        ssl_session_tickets off;
 
         proxy_http_version 1.1;
         # Set here only: a proxy_set_header in a location would drop these (nginx inheritance).
@@ -180,28 +257,32 @@ http {{
         proxy_connect_timeout 5s;
         proxy_read_timeout {TIMEOUT_S}s;
         proxy_send_timeout {TIMEOUT_S}s;
+        # Server level only: a location with its own add_header would drop these.
         add_header Retry-After $slm_retry_after always;
-
-        error_page 502 = @engine_down;
-        error_page 504 = @engine_timeout;
-        error_page 413 = @too_large;
+        add_header WWW-Authenticate $slm_www_authenticate always;
+        add_header Allow $slm_allow always;
+        {hsts}
         {keys_server}
+        {_server_common()}
 
-        location @engine_down {{
-            add_header Retry-After {RETRY_AFTER_S} always;
-            return 503 {down};
-        }}
-
-        location @engine_timeout {{
-            return 504 {timeout};
-        }}
-
-        location @too_large {{
-            return 413 {too_big};
-        }}
-
-        # Readiness probe, open without the key: 200 when the model is loaded, else 503.
-        location = /health {{
+        # Readiness probe, open without the key: 200 when the model is loaded, else 503 JSON.
+        location = /health {{{_drain(i.drain_marker)}
+            if ($request_method !~ ^(GET|HEAD)$) {{
+                return 405;
+            }}
+            if ($http_transfer_encoding) {{
+                return 400 {no_body};
+            }}
+            if ($http_content_length !~ "^0?$") {{
+                return 400 {no_body};
+            }}
+            limit_req zone=slm_probe burst=50 nodelay;
+            limit_conn slm_addr 16;
+            proxy_connect_timeout {HEALTH_TIMEOUT_S}s;
+            proxy_read_timeout {HEALTH_TIMEOUT_S}s;
+            proxy_send_timeout {HEALTH_TIMEOUT_S}s;
+            proxy_next_upstream off;
+            {error_pages(timeout_as=503)}
             proxy_pass http://slm_engine{i.readiness_path};
         }}
 
@@ -223,7 +304,7 @@ http {{
 
         location / {{
             {KEY_CHECK}
-            return 404 {not_found};
+            return 404;
         }}
     }}
 }}
