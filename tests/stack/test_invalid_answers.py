@@ -122,6 +122,7 @@ def test_a_hand_broken_applied_file_stops_context_not_the_stack(stack: Stack) ->
     good = path.read_text()
     assert "context_size: 2048" in good
     pids = (stack.services.pid(stack.engine_unit()), stack.services.pid("nginx.service"))
+    assert all(pids)
     path.write_text(good.replace("context_size: 2048", "context_size: 0"))
     try:
         before = tree_hashes(stack.root)
