@@ -117,7 +117,7 @@ def keys(stack: Stack) -> Iterator[Keys]:
 
 
 def _engine_pid(stack: Stack) -> int | None:
-    return stack.services.pid(stack.engine_unit())
+    return stack.services.pid(stack.engine_unit())  # engine changes alternate two instances
 
 
 def test_named_keys_and_default_work_and_revoke_takes_one_apply(keys: Keys) -> None:
