@@ -115,4 +115,8 @@ def status(layout: Layout, services: ServiceManager, timeout: float = 3.0) -> di
             r = client.get(url)
             out["health"] = r.status_code
             out["ready"] = r.status_code == 200
+    if state.get("role") == "lb":
+        # The LB is ready when HAProxy answers for itself; its /health is 503 until a backend
+        # is up, and the backends (a child role in OneFlow) only start once the LB is READY.
+        out["ready"] = out["health"] in (200, 503)
     return out

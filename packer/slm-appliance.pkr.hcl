@@ -12,6 +12,12 @@ variable "base_image" {
   description = "one-apps Debian 12 base image (one-context installed), e.g. export/debian12.qcow2"
 }
 
+variable "base_checksum" {
+  type        = string
+  default     = "none"
+  description = "sha256:<hex> of base_image (build.sh passes it; Packer verifies it again)"
+}
+
 variable "dist_dir" {
   type        = string
   default     = "build/dist"
@@ -38,6 +44,12 @@ variable "accelerator" {
   default = "kvm"
 }
 
+variable "cpu_model" {
+  type        = string
+  default     = "host"
+  description = "host under KVM; max under TCG (QEMU's emulated CPU with every feature)"
+}
+
 variable "cpus" {
   type    = number
   default = 2
@@ -60,12 +72,13 @@ variable "default_model" {
 
 source "qemu" "slm" {
   iso_url          = var.base_image
-  iso_checksum     = "none" # build.sh verified it against its pinned sha256
+  iso_checksum     = var.base_checksum
   disk_image       = true
   format           = "qcow2"
   disk_size        = var.disk_size
   disk_compression = false
   disk_cache       = "unsafe"
+  disk_discard     = "unmap" # 90-cleanup.sh's fstrim frees deleted blocks before compression
   accelerator      = var.accelerator
   headless         = true
   output_directory = var.output_dir
@@ -76,16 +89,18 @@ source "qemu" "slm" {
   qemuargs = [
     ["-m", "${var.memory}"],
     ["-smp", "${var.cpus}"],
-    ["-cpu", "host"],
+    ["-cpu", var.cpu_model],
     ["-netdev", "user,id=user.0,hostfwd=tcp:127.0.0.1:{{ .SSHHostPort }}-:22"],
     ["-device", "virtio-net,netdev=user.0,mac=00:11:22:33:44:55"],
     ["-cdrom", "${var.context_iso}"],
   ]
-  communicator     = "ssh"
-  ssh_username     = "root"
-  ssh_password     = "opennebula"
-  ssh_timeout      = "30m"
-  shutdown_command = "poweroff"
+  communicator = "ssh"
+  ssh_username = "root"
+  ssh_password = "opennebula"
+  ssh_timeout  = "30m"
+  # sshd answers before one-context's start script enables the build password: keep trying.
+  ssh_handshake_attempts = 200
+  shutdown_command       = "poweroff"
 }
 
 build {
@@ -120,6 +135,6 @@ build {
   }
 
   post-processor "shell-local" {
-    inline = ["scripts/postprocess.sh ${var.output_dir}/slm-appliance.qcow2 build/export"]
+    inline = ["scripts/postprocess.sh ${var.output_dir}/slm-appliance.qcow2 build/export ${var.accelerator}"]
   }
 }

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The real VM boot test (separate from scripts/test.sh: ~7 min warm, ~25 min the first time, as it
-# debootstraps Debian 12 and builds the portable engine; cached afterwards).
+# The image test (separate from scripts/test.sh and CI): builds the one-apps style Debian 12 base
+# image (cached by its inputs), runs the real `packer build` cold and warm with SmolLM2 served by
+# a loopback mirror, then boots a copy of the artifact with OpenNebula context CDs.
+#   scripts/test-image.sh ONE_APPS_DIR [pytest args]
+# ONE_APPS_DIR is a checkout of OpenNebula/one-apps (its framework, one-context and base
+# provisioning scripts are used unchanged). Timings land in packer/build/timings.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+one_apps=$(cd "${1:?usage: scripts/test-image.sh ONE_APPS_DIR [pytest args]}" && pwd)
+shift
 scripts/setup.sh
-for p in debootstrap qemu-system-x86 qemu-utils; do
+for p in debootstrap qemu-system-x86 qemu-utils genisoimage libguestfs-tools linux-image-amd64 \
+         openssh-client; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="${missing:-} $p"
 done
 if [ -n "${missing:-}" ]; then
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-scripts/build-portable-engine.sh
-SLM_IMAGE_TEST=1 exec .venv/bin/pytest -s tests/image "$@"
+scripts/build-portable-engine.sh >/dev/null
+SLM_IMAGE_TEST=1 SLM_ONE_APPS="$one_apps" exec .venv/bin/pytest -s -p no:cacheprovider tests/image "$@"

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from appliance.answers import checks
+from appliance.answers.limits import LimitsAnswers, check_limits
 from appliance.answers.roles import LBAnswers, check_role
 from appliance.answers.sections import (
     ACME_SHORTCUTS,
@@ -70,6 +71,8 @@ class Answers:
     """standalone, backend or lb (``answers.roles``)."""
     lb: LBAnswers | None = None
     """Only with role lb."""
+    limits: LimitsAnswers = field(default_factory=LimitsAnswers)
+    """Per-request limits (``answers.limits``, the request guard)."""
     _seal: _Seal = field(repr=False, compare=False, kw_only=True)
 
     def __post_init__(self) -> None:
@@ -106,7 +109,7 @@ def _plain(value: Any) -> Any:
 
 SECTIONS: dict[str, type] = {"model": ModelAnswers, "tls": TLSAnswers, "listen": ListenAnswers}
 TOP_KEYS = ("version", "engine", "model", "threads", "parallel", "api_key", "tls", "listen",
-            "role", "lb")
+            "role", "lb", "limits")
 _DEFAULTS: dict[str, Any] = {"version": VERSION, "engine": "llama-server", "threads": "auto",
                              "parallel": 1, "api_key": "keep", "role": "standalone"}
 
@@ -181,9 +184,10 @@ def parse(data: Mapping[str, Any], source: str = "answers", base: Answers | None
     checks.check_listen(errors, sections["listen"])
     role, lb = check_role(errors, data, *((base.role, base.lb) if base is not None
                                           else (_DEFAULTS["role"], None)))
+    limits = check_limits(errors, data, base.limits if base is not None else None)
     if errors:
         raise AnswersError(errors, source)
     assert parallel is not None and threads is not None and api_key is not None
     return Answers(version=VERSION, engine=str(engine), model=model, threads=threads,
                    parallel=parallel, api_key=api_key, tls=tls, listen=sections["listen"],
-                   role=role, lb=lb, _seal=_Seal())
+                   role=role, lb=lb, limits=limits, _seal=_Seal())

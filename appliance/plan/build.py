@@ -21,6 +21,7 @@ from appliance.host.services import NGINX
 from appliance.host.site import Site
 from appliance.plan.engines import ENGINE_UNITS, ENGINES, LocalAI
 from appliance.plan.render import MANAGED_BY
+from appliance.plan.render.guard import GuardLimits, render_guard
 from appliance.plan.render.keys import (
     TOKENS_FILTER,
     USAGE_JS,
@@ -28,7 +29,7 @@ from appliance.plan.render.keys import (
     render_key_names,
     render_key_policy,
 )
-from appliance.plan.render.model_gate import GATE_JS, GATE_JS_FILE, gate_import
+from appliance.plan.render.model_gate import GATE_JS_FILE, gate_import, gate_js
 from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.plan.render.nginx_limits import connection_budget
 from appliance.plan.render.report import ReportInputs, render_banner, render_report
@@ -124,6 +125,7 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         named_keys=tuple(sec.keys.names()), context=tuple(context_view(a)),
         context_rule=RULE)
     nginx_files = frozenset({"nginx"})
+    guard = GuardLimits(max_tokens=a.limits.max_tokens, max_choices=a.parallel)
     files = [
         FileSpec(layout.api_key_file, (sec.api_key + "\n").encode(), 0o600, secret=True),
         *_key_files(layout, sec, nginx_files, bool(js)),
@@ -132,12 +134,13 @@ def build_plan(r: Resolved, facts: Facts, site: Site, layout: Layout, sec: Secre
         FileSpec(layout.selfsigned_cert, sec.cert.cert_pem, 0o644, affects=nginx_files),
         FileSpec(layout.nginx_conf, render_nginx_conf(nginx).encode(), 0o644,
                  affects=nginx_files),
-        FileSpec(GATE_JS_FILE, GATE_JS.encode() if nginx.js_module else None, 0o644,
+        FileSpec(GATE_JS_FILE, gate_js(render_guard(guard)).encode() if nginx.js_module
+                 else None, 0o644,
                  affects=nginx_files),
         *engine.files(r, layout, site, slot),
         FileSpec(layout.report_file, render_report(report).encode(), 0o600),
         FileSpec(layout.banner_file, render_banner(
-            str(m(layout.report_file)), ep, r.model_id, served.mode,
+            str(m(layout.report_file)), str(m(layout.api_key_file)), ep, r.model_id, served.mode,
             shlex.quote(site.wizard_bin), shlex.quote(str(layout.root)),
             shlex.quote(str(m(DONE_MARKER)))).encode(), 0o644),
         FileSpec(f"{layout.systemd_dir}/{RENEW_SERVICE}", render_renew_service(site).encode(),

@@ -106,7 +106,10 @@ class LlamaServer:
                 "--threads", str(r.threads),
                 "--parallel", str(a.parallel),
                 "--no-webui", "--metrics", "--no-slots", "--offline",
-                "--cache-ram", str(PROMPT_CACHE_MIB)]
+                "--cache-ram", str(PROMPT_CACHE_MIB),
+                # The default when a request names no max_tokens (limits.max_tokens; larger
+                # ones are refused by the guard): no longer the end of the slot's context.
+                "--n-predict", str(a.limits.max_tokens)]
         if r.chat_template:
             # A built-in name with Jinja on would be taken as the template text itself.
             argv += ["--no-jinja", "--chat-template", r.chat_template]

@@ -3,11 +3,13 @@ llama-server + SmolLM2), each a sandbox with its own --root, all on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -113,15 +115,26 @@ def test_backend_restarted_while_loading_gets_nothing_until_ready(cluster: Clust
         with b2.client(timeout=2) as c:
             while time.time() < deadline and c.get("/health").status_code != 200:
                 time.sleep(0.05)
-        ready = time.time()
         _wait_up(cluster, 2)
-        time.sleep(3)
+        deadline = time.time() + 90
+        while not _chat_statuses(log, mark) and time.time() < deadline:
+            time.sleep(0.5)  # until a request through the LB completed on b2 again
     assert load.outcomes and not load.failures, load.failures[:3]
-    lines = log.read_text()[mark:].splitlines()
-    chats = [line for line in lines if "/v1/chat/completions" in line]
-    assert chats, "the restarted backend got traffic again once ready"
-    assert not [line for line in chats if '" 503 ' in line or '" 502 ' in line], chats[:3]
-    assert ready  # the first chat line on b2 comes after /health turned 200 (no 503 above)
+    statuses = _chat_statuses(log, mark)
+    assert statuses, "the restarted backend got traffic again once ready"
+    # none reached it while it loaded: a request there then would have been answered 503
+    assert set(statuses) == {"200"}, statuses
+
+
+def _chat_statuses(log: Path, offset: int) -> list[str]:
+    """HTTP status of each chat request nginx logged after ``offset`` (JSON usage lines)."""
+    out = []
+    with open(log, "rb") as f:
+        f.seek(offset)
+        for line in f.read().decode().splitlines():
+            if "/v1/chat/completions" in line:
+                out.append(str(json.loads(line)["status"]))
+    return out
 
 
 def test_drain_under_load(cluster: Cluster) -> None:
@@ -228,3 +241,22 @@ def test_lb_config_change_reloads_without_cutting_a_stream(cluster: Cluster) -> 
     assert result == {"done": True}  # the old worker finished the stream after the reload
     assert lb.services.pid("haproxy.service") == master  # reloaded, not restarted
     lb.apply(lb_answers(cluster.backends))
+
+
+def test_lb_without_backends_yet_is_ready_and_says_503(cluster: Cluster) -> None:
+    """OneFlow starts the backend role only once the LB reports READY: an LB whose discovery
+    found nothing yet must come up (HAProxy serving, /health 503) and count as ready."""
+    lb = cluster.lb
+    try:
+        p = lb.apply(lb_answers(None))  # onegate, and no OneGate here: no backend known
+        assert "haproxy" in p.stdout
+        p = wizard("--root", str(lb.root), "status", "--json")
+        info = json.loads(p.stdout)
+        assert p.returncode == 0 and info["ready"] is True and info["health"] == 503
+        assert info["lb"]["backends"] == [] and info["role"] == "lb"
+        with cluster.lb_client() as c:
+            r = c.get("/v1/models", headers=cluster.auth())
+            assert r.status_code == 503 and r.json()["error"]["type"] == "unavailable_error"
+            assert c.get("/v1/models").status_code == 401
+    finally:
+        lb.apply(lb_answers(cluster.backends))

@@ -30,6 +30,12 @@ STATUS = {"configured": True, "endpoint": "https://10.0.0.5/v1",
           "context_size": 4096, "parallel": 1, "tls_mode": "self-signed",
           "tls_not_after": "2036-11-23T10:00:00Z", "tls_domain": None, "acme": None,
           "services": {"llama-server.service": True, "nginx.service": True}, "ready": True}
+KEYS = [{"name": "default", "created": "2026-11-23T10:00:00Z", "expires": None, "rpm": None,
+         "concurrent": None, "expired": False, "requests": 412,
+         "last_used": "2026-11-30T17:02:11+00:00"},
+        {"name": "ci-bot", "created": "2026-11-24T09:00:00Z", "expires": "2027-06-30", "rpm": 60,
+         "concurrent": 1, "expired": False, "requests": 96,
+         "last_used": "2026-11-30T16:40:02+00:00"}]
 DIFF = """--- /etc/systemd/system/llama-server.service (current)
 +++ /etc/systemd/system/llama-server.service (new)
 @@ -9 +9 @@
@@ -65,6 +71,16 @@ class FakeSession(Session):
 
     def api_key(self) -> str:
         return "Zq3vJ0nT5m1rK8sW2yB6cD9fH4gL7pXaUeIoQwErTyU"
+
+    def keys(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in KEYS]
+
+    def add_key(self, name: str, rpm: int | None = None, concurrent: int | None = None,
+                expires: str | None = None) -> str:
+        return "Nk4vJ0nT5m1rK8sW2yB6cD9fH4gL7pXaUeIoQwEr-_0"
+
+    def revoke_key(self, name: str) -> None:
+        pass
 
     def review(self, answers: Answers) -> Review:
         return Review(DIFF, ["daemon-reload", "restart llama-server.service"],

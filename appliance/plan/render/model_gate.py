@@ -5,8 +5,9 @@ Each appliance serves one model. llama-server ignores the ``model`` field, but L
 load whatever a request names (a second backend process, or a failed load), so the check sits
 in front of every engine. nginx cannot read a body in its rewrite phase: ``js_content`` reads
 it (held in memory: ``client_body_buffer_size`` = the body limit), checks ``model`` and hands
-the request, body included, to the named location that proxies to the engine. Requests with
-no ``model``, or a body that is not JSON, pass through unchanged (the engine answers them).
+the request, body included, to the named location that proxies to the engine. The body is
+parsed once, by the request guard (render/guard.py), which refuses bodies that are not JSON
+objects; requests with no ``model`` pass through unchanged.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import re
 
 GATE_JS_FILE = "/etc/nginx/slm-model-gate.js"
 
-GATE_JS = """\
+_GATE_JS = """\
 // Managed by slm-appliance: one model is served; a request naming another gets a 400.
+%(guard)s
 function check(r) {
     var served = r.variables.slm_served_model;
-    var model;
-    try {
-        model = JSON.parse(r.requestText || "{}").model;
-    } catch (e) {
-        model = undefined;  // not JSON: the engine answers with its own error
+    var doc = guard(r);  // parsed once, checked by the request guard (render/guard.py)
+    if (doc === null) {
+        return;
     }
+    var model = doc.model;
     if (model === undefined || model === null || model === served) {
         r.internalRedirect(r.variables.slm_engine_location);
         return;
@@ -37,6 +38,11 @@ function check(r) {
 }
 export default {check};
 """
+
+
+def gate_js(guard: str) -> str:
+    """The script: the request guard's ``guard(r)`` (render/guard.py), then the model check."""
+    return _GATE_JS.replace("%(guard)s", guard)
 
 
 def gated(served_model: str, name: str, proxy: str, body_limit: str) -> tuple[str, str]:

@@ -85,8 +85,8 @@ rule = {i.context_rule}
 {context}{"" if not warnings else chr(10) + "[Warnings]" + chr(10) + warnings}"""
 
 
-def render_banner(report_file: str, endpoint: str, model_id: str, tls_mode: str,
-                  wizard: str, root: str, done_marker: str) -> str:
+def render_banner(report_file: str, api_key_file: str, endpoint: str, model_id: str,
+                  tls_mode: str, wizard: str, root: str, done_marker: str) -> str:
     """Interactive shells only; /etc/motd belongs to the one-apps framework. Root's first
     interactive login starts the wizard until it has been completed once."""
     return f"""{MANAGED_BY}: login status banner.
@@ -97,6 +97,7 @@ _slm_state=$(systemctl is-active {" ".join(ENGINE_UNITS)} 2>/dev/null \\
 printf '\\n  SLM appliance  %s\\n' "OpenAI-compatible API"
 printf '  endpoint : %s\\n' "{endpoint}"
 printf '  model    : %s   TLS: %s   engine: %s\\n' "{model_id}" "{tls_mode}" "$_slm_state"
+printf '  API key  : sudo cat {api_key_file}\\n'
 printf '  details  : sudo cat {report_file}    reconfigure: sudo wizard\\n\\n'
 unset _slm_state
 if [ "$(id -u)" = 0 ] && [ -t 0 ] && [ ! -e {done_marker} ] && [ -x {wizard} ]; then
