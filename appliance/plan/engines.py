@@ -19,6 +19,7 @@ from appliance.host.paths import Layout
 from appliance.host.site import Site
 from appliance.plan.render import MANAGED
 from appliance.plan.render.nginx_limits import BODY_LIMIT_MB
+from appliance.plan.render.units import engine_containment
 from appliance.plan.resolve import Resolved
 
 PROMPT_CACHE_MIB = 256  # llama.cpp's host prompt cache grows to 8 GiB by default ("leak" reports)
@@ -118,7 +119,8 @@ class LlamaServer:
     def files(self, r: Resolved, layout: Layout, site: Site, slot: str = "a"
               ) -> list[FileSpec]:
         unit = _unit(f"SLM appliance engine: llama-server serving {r.model_id}",
-                     self.argv(r, layout, site, slot), site)
+                     self.argv(r, layout, site, slot), site,
+                     engine_containment(r.memory_estimate))
         unit = unit.replace("\n[Unit]", "\n" + _model_identity(r, layout) + "[Unit]", 1)
         return [FileSpec(f"{layout.systemd_dir}/{self.slot_unit(slot)}", unit.encode(), 0o644,
                          affects=frozenset({"engine", "units"}))]
@@ -194,7 +196,8 @@ class LocalAI:
               ) -> list[FileSpec]:
         group = f"root:{site.engine_user}" if site.engine_user else None
         extra = (f"EnvironmentFile={layout.map(layout.localai_env)}\n"
-                 f"WorkingDirectory={layout.map('/var/lib/local-ai')}\n")
+                 f"WorkingDirectory={layout.map('/var/lib/local-ai')}\n"
+                 + engine_containment(r.memory_estimate))
         unit = _unit(f"SLM appliance engine: LocalAI serving {r.model_id}",
                      [site.localai_bin, "run"], site, extra)
         unit = unit.replace("\n[Unit]", "\n" + _model_identity(r, layout) + "[Unit]", 1)

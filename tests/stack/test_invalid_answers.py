@@ -121,7 +121,8 @@ def test_a_hand_broken_applied_file_stops_context_not_the_stack(stack: Stack) ->
     path = stack.layout.map(stack.layout.applied_answers)
     good = path.read_text()
     assert "context_size: 2048" in good
-    pids = (stack.services.pid("llama-server.service"), stack.services.pid("nginx.service"))
+    pids = (stack.services.pid(stack.engine_unit()), stack.services.pid("nginx.service"))
+    assert all(pids)
     path.write_text(good.replace("context_size: 2048", "context_size: 0"))
     try:
         before = tree_hashes(stack.root)
@@ -131,7 +132,7 @@ def test_a_hand_broken_applied_file_stops_context_not_the_stack(stack: Stack) ->
         assert "model.context_size: 0 is out of range 256-131072 (fix: use e.g. 4096" in p.stderr
         assert "run 'wizard'" in p.stderr and "Traceback" not in p.stderr
         assert tree_hashes(stack.root) == before
-        assert (stack.services.pid("llama-server.service"),
+        assert (stack.services.pid(stack.engine_unit()),
                 stack.services.pid("nginx.service")) == pids
         with stack.client() as c:
             assert c.get("/v1/models", headers=stack.auth()).status_code == 200

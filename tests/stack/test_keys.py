@@ -24,7 +24,6 @@ from appliance.keys.usage import NO_KEY
 from tests.conftest import Stack, tree_hashes, wizard
 
 pytestmark = pytest.mark.stack
-ENGINE = "llama-server.service"
 SECRET_FILES = ("etc/slm-appliance/api_key", "etc/slm-appliance/keys.json",
                 "etc/nginx/slm-api-key.conf", "etc/slm-appliance/client-setup.txt")
 """0600 files that exist to hold keys (the wizard's Done step saves the client set-up)."""
@@ -118,7 +117,7 @@ def keys(stack: Stack) -> Iterator[Keys]:
 
 
 def _engine_pid(stack: Stack) -> int | None:
-    return stack.services.pid(ENGINE)
+    return stack.services.pid(stack.engine_unit())  # engine changes alternate two instances
 
 
 def test_named_keys_and_default_work_and_revoke_takes_one_apply(keys: Keys) -> None:

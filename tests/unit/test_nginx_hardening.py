@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from appliance.plan.render.nginx import TLS_CIPHERS, render_nginx_conf
+from appliance.plan.render.nginx import render_nginx_conf
 from appliance.plan.render.nginx_errors import CODES, MESSAGES
 from appliance.plan.render.nginx_limits import connection_budget
+from appliance.plan.render.nginx_tls import TLS_CIPHERS
 from tests.unit.test_render import _location, nginx_inputs
 
 GIB = 1 << 30

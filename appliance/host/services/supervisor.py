@@ -1,37 +1,29 @@
 """The sandbox supervisor: the ExecStart of the same unit files systemd would use, run as
 daemonized processes with pidfiles and logs under the root (nginx in the foreground with
 ``-c``/``-p``). Pidfiles record the process start time so a reused PID is not taken for ours.
+A unit with ``Restart=on-failure`` runs under ``keeper.py``, which restarts it after a crash as
+systemd would, so a crashed engine is visible and recovered the same way in tests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.errors import ServiceError
 from appliance.host.paths import Layout
+from appliance.host.services import keeper
 from appliance.host.services.base import NGINX, nginx_argv
 from appliance.host.site import Site
-
-
-def _proc_state(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in ticks) or None when gone; zombies count as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return fields[0], int(fields[19])
-
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -78,26 +70,55 @@ class Sandbox:
             pid, start = int(pid_s), int(start_s)
         except (OSError, ValueError):
             return None
-        st = _proc_state(pid)
+        st = keeper.proc_state(pid)
         return pid if st and st[1] == start else None
 
     def is_active(self, unit: str) -> bool:
         return self.pid(unit) is not None
 
+    def _keeper_pidfile(self, unit: str) -> Path:
+        return self.layout.map(f"{self.layout.run_dir}/{unit}.keeper.pid")
+
+    def _restart_policy(self, unit: str) -> tuple[str, float]:
+        """(``Restart=``, ``RestartSec=``) of the unit file; nginx and missing files: no."""
+        if unit == NGINX:
+            return "no", 0.0
+        try:
+            text = self.layout.map(f"{self.layout.systemd_dir}/{unit}").read_text()
+        except OSError:
+            return "no", 0.0
+        restart = re.search(r"^Restart=(\S+)$", text, re.M)
+        sec = re.search(r"^RestartSec=(\d+(?:\.\d+)?)s?$", text, re.M)
+        return (restart.group(1) if restart else "no"), float(sec.group(1)) if sec else 0.1
+
+    def _keeper_pid(self, unit: str) -> int | None:
+        try:
+            pid_s, start_s = self._keeper_pidfile(unit).read_text().split()
+        except (OSError, ValueError):
+            return None
+        st = keeper.proc_state(int(pid_s))
+        return int(pid_s) if st and st[1] == int(start_s) else None
+
     def start(self, unit: str) -> None:
         if self.is_active(unit):
             return
+        if self._keeper_pid(unit):
+            self.stop(unit)  # waiting to restart it: start now instead, as systemctl would
         argv, env, cwd = self._unit_exec(unit)
         log = self.logfile(unit)
         log.parent.mkdir(parents=True, exist_ok=True)
         cwd.mkdir(parents=True, exist_ok=True)
+        restart, restart_sec = self._restart_policy(unit)
+        if restart in ("on-failure", "always"):
+            self._start_kept(unit, argv, env, cwd, restart, restart_sec)
+            return
         with open(log, "ab") as out:
             out.write(f"--- start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
             out.flush()
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                     cwd=cwd, env={**os.environ, **env}, start_new_session=True)
         _children[proc.pid] = proc
-        st = _proc_state(proc.pid)
+        st = keeper.proc_state(proc.pid)
         pidfile = self._pidfile(unit)
         pidfile.parent.mkdir(parents=True, exist_ok=True)
         pidfile.write_text(f"{proc.pid} {st[1] if st else 0}\n")
@@ -108,20 +129,54 @@ class Sandbox:
             raise ServiceError(f"{unit} exited at start (code {proc.returncode}):\n"
                                + self.log_tail(unit, 15))
 
+    def _start_kept(self, unit: str, argv: list[str], env: dict[str, str], cwd: Path,
+                    restart: str, restart_sec: float) -> None:
+        pidfile = self._pidfile(unit)
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.unlink(missing_ok=True)
+        spec = {"argv": argv, "env": env, "cwd": str(cwd), "pidfile": str(pidfile),
+                "restart": restart, "restart_sec": restart_sec}
+        with open(self.logfile(unit), "ab") as out:
+            out.write(f"--- start {time.strftime('%Y-%m-%d %H:%M:%S')} (Restart={restart}) "
+                      "---\n".encode())
+            out.flush()
+            proc = subprocess.Popen([sys.executable, keeper.__file__], stdin=subprocess.PIPE,
+                                    stdout=out, stderr=out, cwd=cwd, start_new_session=True)
+        _children[proc.pid] = proc
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(spec).encode())  # not on a command line
+        proc.stdin.close()
+        keeper.write_pidfile(self._keeper_pidfile(unit), proc.pid)
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.15)  # catch immediate failures (bad config, port in use, missing library)
+        if self.pid(unit) is None:
+            self.stop(unit)
+            raise ServiceError(f"{unit} exited at start:\n" + self.log_tail(unit, 15))
+
     def stop(self, unit: str) -> None:
+        kept = self._keeper_pid(unit)
+        if kept is not None:  # the keeper stops the service and does not restart it
+            self._terminate(kept, keeper.STOP_TIMEOUT_S + 5)
+            self._keeper_pidfile(unit).unlink(missing_ok=True)
         pid = self.pid(unit)
         if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while _proc_state(pid) and time.monotonic() < deadline:
-                self._reap(pid)
-                time.sleep(0.02)
-            if _proc_state(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            self._reap(pid, block=True)
+            self._terminate(pid, keeper.STOP_TIMEOUT_S)
         self._pidfile(unit).unlink(missing_ok=True)
+
+    def _terminate(self, pid: int, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` s; reaped when it is our child."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while keeper.proc_state(pid) and time.monotonic() < deadline:
+            self._reap(pid)
+            time.sleep(0.02)
+        if keeper.proc_state(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._reap(pid, block=True)
 
     @staticmethod
     def _reap(pid: int, block: bool = False) -> None:

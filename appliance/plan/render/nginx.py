@@ -7,14 +7,8 @@ Hardening (why each piece is here):
 - ``/health`` takes GET/HEAD without a body and asks the engine with a 2 s timeout, so a slow
   or frozen engine answers 503 JSON + Retry-After at once instead of holding a connection for
   the 900 s generation timeout; it is rate- and connection-limited per address.
-- Slow clients: headers and each body read must arrive within 10 s, a discarded body is read
-  for at most 10 s; idle keep-alive connections are reclaimed by nginx when it runs short.
-- ``worker_connections`` is sized from the VM's memory (``connection_budget``) with a file
-  limit of two descriptors per connection (client + engine), so a few thousand idle or
-  dripping connections cannot starve keyed clients.
-- TLS: Mozilla "intermediate" (TLS 1.2 ECDHE + AEAD only, TLS 1.3), no session tickets (they
-  defeat forward secrecy while the ticket key lives), HSTS only while a publicly trusted
-  certificate is served (HSTS with a self-signed one would lock browsers out).
+- Slow clients, per-address limits and the connection budget: ``nginx_limits``.
+- TLS profile: ``nginx_tls``. What a keyed body may ask of the engine: ``guard`` (njs).
 - Errors are OpenAI-style JSON (``nginx_errors``); the access log records the path without
   its query string, never a header or a body; the ``Bearer`` scheme is case-insensitive while
   the key itself is matched case-sensitively.
@@ -41,18 +35,11 @@ from appliance.plan.render.nginx_limits import (
     SERVER_LIMITS,
     render_http_limits,
 )
+from appliance.plan.render.nginx_tls import render_hsts, render_tls
 
 STREAM_ROUTES = ("chat/completions", "completions", "responses", "messages")
 TIMEOUT_S = 900  # > the longest CPU generation we allow through (nginx's 60 s kills streams)
 HEALTH_TIMEOUT_S = 2  # a healthy engine answers /health in milliseconds, even mid-generation
-TLS_CIPHERS = ":".join((
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"))
-"""Mozilla intermediate without the DHE suites: TLS 1.2 ECDHE with AEAD only."""
-TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-"""OpenSSL's default set, written out so a changed default cannot add the CCM suites."""
-HSTS_MAX_AGE = 63072000  # 2 years, Mozilla's recommendation
 
 
 @dataclass(frozen=True)
@@ -149,8 +136,6 @@ def render_nginx_conf(i: NginxInputs) -> str:
     port_suffix = "" if https_port == 443 else f":{https_port}"
     streams = "|".join(re.escape(r) for r in STREAM_ROUTES)
     proxy = "proxy_pass http://slm_engine;"
-    hsts = (f'add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}" always;'
-            if i.hsts else "# no HSTS: the served certificate is not publicly trusted")
     # Named keys (plan/render/keys.py): the log format is defined before access_log uses it;
     # their server-level 429 page comes before ours so a key's own limit message wins.
     keys_http = f"include {i.key_map};" + (f"\n    include {i.key_policy};" if i.key_policy
@@ -239,16 +224,7 @@ http {{
         listen {_listen(i.https)} ssl;
         server_name _;
 
-        ssl_certificate {i.cert};
-        ssl_certificate_key {i.key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers {TLS_CIPHERS};
-        ssl_conf_command Ciphersuites {TLS13_SUITES};
-        ssl_ecdh_curve X25519:prime256v1:secp384r1;
-        ssl_prefer_server_ciphers off;
-        ssl_session_cache shared:slm_tls:10m;
-        ssl_session_timeout 1d;
-        ssl_session_tickets off;
+        {render_tls(i.cert, i.key)}
 
         proxy_http_version 1.1;
         # Set here only: a proxy_set_header in a location would drop these (nginx inheritance).
@@ -261,7 +237,7 @@ http {{
         add_header Retry-After $slm_retry_after always;
         add_header WWW-Authenticate $slm_www_authenticate always;
         add_header Allow $slm_allow always;
-        {hsts}
+        {render_hsts(i.hsts)}
         {keys_server}
         {_server_common()}
 
