@@ -6,11 +6,22 @@ import datetime as dt
 import sys
 import time
 
-from bench import accuracy, apply_cost, concurrency, lb, proxy, roofline, tui_startup, tuning
+from bench import (
+    accuracy,
+    apply_cost,
+    concurrency,
+    guard,
+    lb,
+    proxy,
+    roofline,
+    tui_startup,
+    tuning,
+)
 from bench.common import ROOT, Stack, machine
 
 MODULES = {"accuracy": accuracy, "tuning": tuning, "proxy": proxy, "roofline": roofline,
-           "concurrency": concurrency, "apply": apply_cost, "tui": tui_startup, "lb": lb}
+           "concurrency": concurrency, "apply": apply_cost, "tui": tui_startup, "lb": lb,
+           "guard": guard}
 
 
 def main(argv: list[str]) -> int:

@@ -137,7 +137,7 @@ def _execute(plan: Plan, changes: list[Change], actions: list[str], ctx: Context
                 ctx.services.stop(unit)
             elif verb in ("restart", "start") and unit == plan.engine_unit:
                 start = ctx.clock()
-                getattr(ctx.services, verb)(unit)
+                (ctx.services.restart if verb == "restart" else ctx.services.start)(unit)
                 done.append(action)
                 ctx.emit(Event("engine-ready", "running", plan.resolved.model_id))
                 wait_engine_ready(plan, ctx, ctx.site.ready_timeout)

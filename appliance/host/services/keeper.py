@@ -78,8 +78,10 @@ def keep(spec: dict[str, Any]) -> int:
                   "giving up (start-limit-hit)")
             return 1
         starts.append(time.monotonic())
+        # Its own process group, as under systemd and as without a keeper: whoever signals
+        # the service's group (a test killing a "VM") reaches the service, not the keeper.
         child = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL, cwd=spec["cwd"],
-                                 env={**os.environ, **spec["env"]})
+                                 env={**os.environ, **spec["env"]}, start_new_session=True)
         write_pidfile(pidfile, child.pid)
         deadline: float | None = None
         while child.poll() is None:
