@@ -69,8 +69,9 @@ def boot(vm: VM, timings: build.Timings, label: str, cpu: str = "host",
         status = vm.sh("b=$(date -d \"$(uptime -s)\" +%s); f=/etc/one-appliance/status; "
                        "[ $(stat -c %Y $f) -ge $b ] && cat $f || true", check=False).strip()
         if status == "bootstrap_success" and vm.gate.vm.get("READY") != "YES":
-            pass  # net-99 reports right after
-        elif status.endswith(("_success", "_failure")) and not status.startswith("install"):
+            pass  # net-99 reports right after (configure_success is only half-way)
+        elif status == "bootstrap_success" or status in ("configure_failure",
+                                                           "bootstrap_failure"):
             if status == "bootstrap_success":
                 timings.measure(f"{label}: boot to READY ({'kvm' if vm.kvm else 'tcg'})", start)
             return status
