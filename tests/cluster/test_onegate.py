@@ -12,8 +12,8 @@ import pytest
 
 from appliance.cluster.onegate import Credentials, OneGate, OneGateError, read_one_env
 from appliance.cluster.records import ADDRESS, BUSY, CERT, SLOTS, discover, record
-from tests.cluster.onegate_standin import VM, OneGateStandIn
 from tests.lifecycle.framework import one_apps_dir
+from tests.onegate_standin import VM, OneGateStandIn
 
 ONE_APPS = one_apps_dir()
 VENDORED = ONE_APPS / "context-linux/src/usr/bin/onegate.rb" if ONE_APPS else None

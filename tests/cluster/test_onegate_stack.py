@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import Cluster, lb_answers
-from tests.cluster.onegate_standin import VM, OneGateStandIn
+from tests.onegate_standin import VM, OneGateStandIn
 
 pytestmark = pytest.mark.stack
 

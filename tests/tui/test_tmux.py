@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,12 +15,14 @@ import pytest
 
 from tests.conftest import GEMMA, SMOLLM, Stack, wizard
 
+# A server of our own: others' tmux sessions (and their server exiting) cannot interfere.
+TMUX = ["tmux", "-L", f"wizard-tests-{os.getpid()}"]
 pytestmark = [pytest.mark.stack,
               pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")]
 
 
 def screen(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+    return subprocess.run([*TMUX, "capture-pane", "-p", "-t", session], capture_output=True,
                           text=True, check=True).stdout
 
 
@@ -42,7 +45,7 @@ class Keys:
 
     def __call__(self, *keys: str) -> None:
         for key in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.session, key], check=True)
+            subprocess.run([*TMUX, "send-keys", "-t", self.session, key], check=True)
             self.count += 1
             time.sleep(0.05)
         time.sleep(0.1)
@@ -62,6 +65,16 @@ def wait_field(session: str, label: str, value: str) -> None:
     wait_text_match(session, pattern)
 
 
+def type_into(name: str, keys: Keys, label: str, text: str, then: str,
+              clear: str | None = None) -> None:
+    """Once ``label``'s box has the focus, type ``text`` (after ``clear``), wait until the box
+    shows it, then press ``then``."""
+    wait_focus(name, label)
+    keys(*([clear] if clear else []), *text)
+    wait_field(name, label, text)
+    keys(then)
+
+
 def wait_text_match(session: str, pattern: re.Pattern[str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,7 +85,7 @@ def wait_text_match(session: str, pattern: re.Pattern[str], timeout: float = 30)
 
 
 def exited(session: str) -> bool:
-    dead = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_dead}"],
+    dead = subprocess.run([*TMUX, "display-message", "-p", "-t", session, "#{pane_dead}"],
                           capture_output=True, text=True)
     return dead.returncode != 0 or dead.stdout.strip() == "1"
 
@@ -84,16 +97,16 @@ def tui(fresh: Stack) -> Iterator[tuple[str, Keys, float]]:
     name = f"wizard-{fresh.port_base}"
     cmd = f"{sys.executable} -m wizard --root {fresh.root}"
     started = time.monotonic()
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd],
+    subprocess.run([*TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd],
                    check=True)
-    subprocess.run(["tmux", "set-option", "-t", name, "remain-on-exit", "on"], check=True)
+    subprocess.run([*TMUX, "set-option", "-t", name, "remain-on-exit", "on"], check=True)
     try:
         shown = wait_text(name, "Endpoint")
         startup = time.monotonic() - started
         assert "ready" in shown and all(len(line) <= 80 for line in shown.splitlines())
         yield name, Keys(name), startup
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", name], capture_output=True)
 
 
 def status(stack: Stack) -> dict[str, object]:
@@ -142,36 +155,20 @@ def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
     keys("C-n")
     wait_text(name, "Trained ctx")
     keys("Tab")
-    wait_focus(name, "Context tokens")
-    keys("0")
-    wait_field(name, "Context tokens", "0")
-    keys("C-n")
+    type_into(name, keys, "Context tokens", "0", "C-n")
     shown = wait_text(name, "model.context_size")
     assert "Context tokens" in shown and "out of range" in shown
-    keys("BSpace", *"4096")
-    wait_field(name, "Context tokens", "4096")
-    keys("C-n")
+    type_into(name, keys, "Context tokens", "4096", "C-n", clear="BSpace")
     wait_focus(name, "Threads")
     keys("Tab")
-    wait_focus(name, "Parallel slots")
-    keys("0")
-    wait_field(name, "Parallel slots", "0")
-    keys("C-n")
+    type_into(name, keys, "Parallel slots", "0", "C-n")
     shown = wait_text(name, "✖ parallel")
     assert "Parallel slots" in shown and "out of range" in shown
-    keys("BSpace", "1")
-    wait_field(name, "Parallel slots", "1")
-    keys("C-n")
+    type_into(name, keys, "Parallel slots", "1", "C-n", clear="BSpace")
     wait_text(name, "Let's Encrypt for a domain")
     keys("Down", "space", "Tab")
-    wait_focus(name, "Domain")
-    keys(*"llm.test")
-    wait_field(name, "Domain", "llm.test")
-    keys("Tab")
-    wait_focus(name, "E-mail")
-    keys(*"ops-at-example")
-    wait_field(name, "E-mail", "ops-at-example")
-    keys("C-n")
+    type_into(name, keys, "Domain", "llm.test", "Tab")
+    type_into(name, keys, "E-mail", "ops-at-example", "C-n")
     shown = wait_text(name, "tls.email")
     assert "not an e-mail address" in shown and "Domain" in shown
     keys("C-q")
@@ -199,7 +196,7 @@ def test_first_interactive_login_starts_the_wizard_once(stack: Stack) -> None:
     name = f"login-{stack.port_base}"
     login = f"bash --norc -i -c 'source {banner}; echo LOGIN-DONE; sleep 30'"
     for expect_wizard in (True, False):
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", login],
+        subprocess.run([*TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", login],
                        check=True)
         try:
             shown = wait_text(name, "Configure" if expect_wizard else "LOGIN-DONE")
@@ -209,5 +206,5 @@ def test_first_interactive_login_starts_the_wizard_once(stack: Stack) -> None:
                 wait_text(name, "LOGIN-DONE")
                 marker.touch()  # as Finish does
         finally:
-            subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+            subprocess.run([*TMUX, "kill-session", "-t", name], capture_output=True)
     marker.unlink()

@@ -28,6 +28,9 @@ def test_certificate_reused_until_names_change_or_expiry_nears() -> None:
     assert tls.needs_new(pair, [*names, "10.0.0.6"], NOW)
     assert tls.needs_new(pair, names, NOW + dt.timedelta(days=800))
     assert tls.needs_new(None, names, NOW)
+    # Made while the clock ran ahead (e.g. before NTP synced): replaced once the clock is right.
+    assert tls.needs_new(pair, names, NOW - dt.timedelta(days=1))
+    assert not tls.needs_new(pair, names, NOW - dt.timedelta(minutes=4))
     other = tls.make_selfsigned(names, NOW)
     assert tls.needs_new(tls.CertPair(pair.cert_pem, other.key_pem), names, NOW)
 

@@ -77,7 +77,7 @@ class ModelScreen(StepScreen):
                           "yes" if row.on_disk else "download", key=row.id)
             if row.id == chosen:
                 current = n
-        table.move_cursor(row=current)
+        table.move_cursor(row=current, scroll=False)  # never scroll an error out of view
         self._mark()
 
     @on(DataTable.RowHighlighted, "#models")

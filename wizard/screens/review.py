@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
@@ -30,7 +31,7 @@ def diff_text(diff: str) -> Text:
     return text
 
 
-def plain_lines(review: Any, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def plain_lines(review: Any, before: dict[str, Any], after: dict[str, Any]) -> list[Any]:
     """One line per change, in words: the core's summary when it gives one, else the answers
     that change and the services that restart."""
     lines = list(getattr(review, "summary", None) or [])
@@ -85,7 +86,10 @@ class ReviewScreen(StepScreen):
             summary = ("[b]Nothing to change[/]: the running configuration already matches.")
         else:
             before = self.host.applied.to_dict() if self.host.applied else {}
-            lines = "\n".join(f" • {line}" for line in plain_lines(review, before, self._after))
+            lines = "\n".join(
+                f" • [yellow]{escape(str(line))}[/]" if getattr(line, "notice", False)
+                else f" • {escape(str(line))}"
+                for line in plain_lines(review, before, self._after))
             warn = "".join(f"\n[yellow]warning: {w}[/]" for w in review.warnings)
             files = ", ".join(f.rsplit("/", 1)[-1] for f in review.files)
             summary = (f"[b]What changes[/]\n{lines}{warn}\n[dim]{RULE}[/]\n[b]Exact diff[/] "
