@@ -7,8 +7,7 @@ a private CA with ``pathlen:0`` and name constraints, was weighed and not taken:
 key (kept, it is a standing risk; thrown away, it buys nothing over a leaf) and clients differ
 on name constraints over IP addresses, while a self-signed ``CA:FALSE`` leaf given as the trust
 anchor verifies in curl, Python ``ssl`` (also with ``VERIFY_X509_STRICT``), httpx / the OpenAI
-SDK and Node (tested in ``tests/stack/test_hardening_tls.py``). 825 days: Apple's limit for any
-TLS server certificate it accepts.
+SDK and Node (tested in ``tests/stack/test_hardening_tls.py``).
 
 Reused as long as it covers the same names, is not a CA and is not near expiry, so clients that
 pinned it keep working across reboots and applies; a CA certificate from an older version is
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-VALIDITY = dt.timedelta(days=825)
+VALIDITY = dt.timedelta(days=3650)
 RENEW_BEFORE = dt.timedelta(days=30)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 """Certificates start this much in the past, so a client whose clock lags a little accepts them."""

@@ -24,9 +24,9 @@ def test_certificate_reused_until_names_change_or_expiry_nears() -> None:
     names = ["vm1", "localhost", "127.0.0.1", "::1"]
     pair = tls.make_selfsigned(names, NOW)
     assert not tls.needs_new(pair, names, NOW)
-    assert not tls.needs_new(pair, list(reversed(names)), NOW + dt.timedelta(days=700))
+    assert not tls.needs_new(pair, list(reversed(names)), NOW + dt.timedelta(days=3000))
     assert tls.needs_new(pair, [*names, "10.0.0.6"], NOW)
-    assert tls.needs_new(pair, names, NOW + dt.timedelta(days=800))
+    assert tls.needs_new(pair, names, NOW + dt.timedelta(days=3640))
     assert tls.needs_new(None, names, NOW)
     # Made while the clock ran ahead (e.g. before NTP synced): replaced once the clock is right.
     assert tls.needs_new(pair, names, NOW - dt.timedelta(days=1))
@@ -46,7 +46,6 @@ def test_self_signed_is_p256_and_a_leaf_that_cannot_sign() -> None:
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
     assert not tls.is_ca(cert)
-    assert cert.not_valid_after_utc - NOW <= dt.timedelta(days=825)
     assert tls.cert_names(pair.cert_pem) == {"vm1", "10.0.0.5"}
 
 
