@@ -11,12 +11,9 @@ typical 2 KB chat body (the added latency per request).
 
 from __future__ import annotations
 
-import http.server
 import re
-import socketserver
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -24,48 +21,12 @@ import httpx
 
 from appliance.host.sandbox import free_port_base
 from bench.common import Section, Stack, fmt, median
+from tests.paced_upstream import paced_upstream
 
 PAIRS, EVENTS, GAP_S = 30, 64, 0.005
 BODY = {"model": "", "max_tokens": 64, "temperature": 0.2,
         "messages": [{"role": "system", "content": "You are a helpful assistant. " * 20},
                      {"role": "user", "content": "Tell me about rivers and lakes. " * 30}]}
-
-
-class Paced(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else headers + body wait on delayed ACKs (40 ms)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        if b'"stream": true' not in body and b'"stream":true' not in body:
-            data = b'{"choices":[{"message":{"content":"ok"}}]}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for n in range(EVENTS):
-            self._chunk(f'data: {{"n": {n}}}\n\n'.encode())
-            time.sleep(GAP_S)
-        self._chunk(b"data: [DONE]\n\n")
-        self._chunk(b"")
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
 
 
 def _twin(stack: Stack, name: str, base: int, upstream: int, guard: bool) -> tuple[Path, int]:
@@ -100,16 +61,13 @@ def _short(c: httpx.Client, url: str) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def run(stack: Stack) -> Section:
-    BODY["model"] = str(stack.state()["model_id"])
-    upstream = Server(("127.0.0.1", 0), Paced)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+def _pairs(stack: Stack, upstream: int) -> dict[str, list[tuple[float, float, float]]]:
+    """Both nginx twins in front of ``upstream``: (TTFT, events/s, short ms) per pair."""
     prefix = str(stack.layout.map(stack.layout.nginx_prefix)) + "/"
     ports, procs = {}, []
     try:
         for name, guard in (("guarded", True), ("unguarded", False)):
-            conf, ports[name] = _twin(stack, name, free_port_base(), upstream.server_address[1],
-                                      guard)
+            conf, ports[name] = _twin(stack, name, free_port_base(), upstream, guard)
             procs.append(subprocess.Popen(["nginx", "-c", str(conf), "-p", prefix,
                                            "-g", "daemon off;"]))
         time.sleep(0.5)
@@ -126,11 +84,17 @@ def run(stack: Stack) -> Section:
                 for n in ("unguarded", "guarded"):
                     ttft, eps = _stream(c, url[n])
                     res[n].append((ttft, eps, _short(c, url[n])))
+        return res
     finally:
         for p in procs:
             p.terminate()
             p.wait(timeout=15)
-        upstream.shutdown()
+
+
+def run(stack: Stack) -> Section:
+    BODY["model"] = str(stack.state()["model_id"])
+    with paced_upstream(EVENTS, GAP_S) as upstream:
+        res = _pairs(stack, upstream)
     on, off = res["guarded"], res["unguarded"]
     ttft = median([a[0] - b[0] for a, b in zip(on, off, strict=True)])
     eps = median([a[1] for a in on]) / median([b[1] for b in off])

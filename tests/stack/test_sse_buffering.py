@@ -1,19 +1,17 @@
 """nginx must stream by its own settings, not because the upstream sends X-Accel-Buffering: no.
 
 llama-server sends that header and would hide a buffering nginx; LocalAI does not. Here a test
-upstream without the header paces six events 200 ms apart, behind our rendered nginx config.
+upstream without the header (tests/paced_upstream.py) paces six events 200 ms apart, behind our
+rendered nginx config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import getpass
-import http.server
 import itertools
-import socketserver
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,75 +20,50 @@ import httpx
 import pytest
 
 from appliance.apply.probes import served_fingerprint
-from appliance.plan.render.nginx import NginxInputs, render_key_map, render_nginx_conf
+from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.tls.selfsigned import fingerprint, make_selfsigned
+from tests.paced_upstream import paced_upstream
 from tests.ports import reserve, wait_for
+from tests.unit.test_render import write_key_files
 
 KEY = "k" * 40
 
 
-class SlowSSE(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for n in range(6):
-            self._chunk(f'data: {{"n": {n}}}\n\n'.encode())
-            time.sleep(0.2)
-        self._chunk(b"data: [DONE]\n\n")
-        self._chunk(b"")
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-
-@pytest.fixture
-def proxied(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    ports = reserve((80, 443))
-    base = ports.base
-    upstream = Server(("127.0.0.1", 0), SlowSSE)  # binds and holds its own port
-    engine = upstream.server_address[1]
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+def _nginx_conf(tmp_path: Path, base: int, engine: int) -> bytes:
+    """Our rendered nginx.conf in ``tmp_path``, proxying to ``engine``; returns the cert PEM."""
     pair = make_selfsigned(["localhost", "127.0.0.1"], dt.datetime.now(dt.UTC))
     (tmp_path / "cert.pem").write_bytes(pair.cert_pem)
     (tmp_path / "key.pem").write_bytes(pair.key_pem)
-    (tmp_path / "keys.conf").write_text(render_key_map(KEY))
     for d in ("logs", "temp", "webroot"):
         (tmp_path / d).mkdir()
     conf = render_nginx_conf(NginxInputs(
         https=f"127.0.0.1:{base + 443}", http=f"127.0.0.1:{base + 80}",
         engine=f"127.0.0.1:{engine}", readiness_path="/health",
         cert=str(tmp_path / "cert.pem"), key=str(tmp_path / "key.pem"),
-        key_map=str(tmp_path / "keys.conf"), webroot=str(tmp_path / "webroot"),
-        pid=str(tmp_path / "nginx.pid"), log_dir=str(tmp_path / "logs"),
-        temp_dir=str(tmp_path / "temp"), user=getpass.getuser()))
+        webroot=str(tmp_path / "webroot"), pid=str(tmp_path / "nginx.pid"),
+        log_dir=str(tmp_path / "logs"), temp_dir=str(tmp_path / "temp"),
+        user=getpass.getuser(), **write_key_files(tmp_path, KEY)))
     (tmp_path / "nginx.conf").write_text(conf)
-    proc = subprocess.Popen(["nginx", "-c", str(tmp_path / "nginx.conf"), "-p", f"{tmp_path}/",
-                             "-g", "daemon off;"])
-    try:
-        wait_for(lambda: served_fingerprint("127.0.0.1", base + 443) == fingerprint(
-            pair.cert_pem), "nginx with the test certificate",
-            alive=lambda: None if proc.poll() is None else f"exit {proc.returncode}")
-        yield f"https://127.0.0.1:{base + 443}", str(tmp_path / "cert.pem")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        upstream.shutdown()
-        upstream.server_close()
-        ports.release()
+    return pair.cert_pem
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    ports = reserve((80, 443))
+    base = ports.base
+    with paced_upstream(events=6, gap_s=0.2) as engine:
+        cert_pem = _nginx_conf(tmp_path, base, engine)
+        proc = subprocess.Popen(["nginx", "-c", str(tmp_path / "nginx.conf"),
+                                 "-p", f"{tmp_path}/", "-g", "daemon off;"])
+        try:
+            wait_for(lambda: served_fingerprint("127.0.0.1", base + 443) == fingerprint(
+                cert_pem), "nginx with the test certificate",
+                alive=lambda: None if proc.poll() is None else f"exit {proc.returncode}")
+            yield f"https://127.0.0.1:{base + 443}", str(tmp_path / "cert.pem")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            ports.release()
 
 
 def _arrivals(url: str, ca: str) -> list[float]:

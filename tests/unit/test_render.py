@@ -11,13 +11,11 @@ import yaml
 from appliance.answers.schema import parse
 from appliance.host.paths import Layout
 from appliance.host.site import Site
+from appliance.keys.store import KeyStore
 from appliance.plan.engines import LlamaServer, LocalAI
 from appliance.plan.gguf import GGUFInfo
-from appliance.plan.render.nginx import (
-    NginxInputs,
-    render_key_map,
-    render_nginx_conf,
-)
+from appliance.plan.render.keys import render_key_names, render_key_policy
+from appliance.plan.render.nginx import NginxInputs, render_nginx_conf
 from appliance.plan.render.nginx_limits import BODY_LIMIT_MB
 from appliance.plan.resolve import Resolved
 
@@ -43,6 +41,15 @@ def nginx_inputs(**kw: str) -> NginxInputs:
     return NginxInputs(**{**base, **kw})
 
 
+def write_key_files(folder: Path, secret: str) -> dict[str, str]:
+    """The product's two http-level key includes for one default key, no named keys; returns
+    them as the ``key_map``/``key_policy`` fields of :class:`NginxInputs`."""
+    files = {"key_map": folder / "keys.conf", "key_policy": folder / "key-policy.conf"}
+    files["key_map"].write_text(render_key_names(secret, KeyStore()))
+    files["key_policy"].write_text(render_key_policy(KeyStore()))
+    return {field: str(path) for field, path in files.items()}
+
+
 def _location(conf: str, header: str) -> str:
     start = conf.index(header)
     return conf[start:conf.index("\n        }", start)]
@@ -63,14 +70,6 @@ def test_stream_location_has_every_unbuffering_directive() -> None:
     assert len(re.findall(r"^\s*proxy_set_header", conf, re.M)) == 2
 
 
-def test_key_map_is_a_case_sensitive_anchored_regex() -> None:
-    text = render_key_map("Ab-c_1" * 6)
-    assert '"~^Ab\\-c_1' in text and text.rstrip().endswith("}")
-    assert "map $slm_bearer " in text
-    with pytest.raises(ValueError):
-        render_key_map('bad"key')
-
-
 def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     for d in ("logs", "temp", "w"):
         (tmp_path / d).mkdir()
@@ -79,10 +78,9 @@ def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     pair = make_selfsigned(["localhost"], NOW)
     (tmp_path / "c.pem").write_bytes(pair.cert_pem)
     (tmp_path / "k.pem").write_bytes(pair.key_pem)
-    (tmp_path / "keys.conf").write_text(render_key_map("k" * 40))
     conf = render_nginx_conf(nginx_inputs(
         https="127.0.0.1:1443", http="[::1]:1080", cert=str(tmp_path / "c.pem"),
-        key=str(tmp_path / "k.pem"), key_map=str(tmp_path / "keys.conf"),
+        key=str(tmp_path / "k.pem"), **write_key_files(tmp_path, "k" * 40),
         pid=str(tmp_path / "pid"), log_dir=str(tmp_path / "logs"),
         temp_dir=str(tmp_path / "temp"), webroot=str(tmp_path / "w"), user="root",
         readiness_path="/readyz"))

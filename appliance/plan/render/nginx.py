@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.answers.hostport import join_hostport, split_hostport
-from appliance.plan.render import MANAGED, MANAGED_BY
+from appliance.plan.render import MANAGED
 from appliance.plan.render.keys import LOG_FORMAT
 from appliance.plan.render.model_gate import gated
 from appliance.plan.render.nginx_errors import (
@@ -101,18 +101,6 @@ def _drain(marker: str) -> str:
             if (-f {marker}) {{
                 return 503 {body};
             }}"""
-
-
-def render_key_map(api_key: str) -> str:
-    """Case-sensitive regex on the bearer token (plain map strings match case-insensitively)."""
-    if not re.fullmatch(r"[A-Za-z0-9_\-]+", api_key):
-        raise ValueError("API key has characters that cannot be matched safely")
-    escaped = re.escape(api_key)
-    return (f"{MANAGED_BY}. Secret: keep 0600.\n"
-            "map $slm_bearer $slm_key_ok {\n"
-            "    default 0;\n"
-            f'    "~^{escaped}$" 1;\n'
-            "}\n")
 
 
 BEARER_MAP = r"""# The token of 'Authorization: Bearer <token>': the scheme is case-insensitive
