@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -171,6 +172,14 @@ def test_drain_under_load(cluster: Cluster) -> None:
     b1.apply(BACKEND)
 
 
+def _story_lines(c: httpx.Client, cluster: Cluster, prompt: str, tokens: int) -> Iterator[str]:
+    """The lines of a chat stream through the LB that runs ``tokens`` long (EOS ignored)."""
+    with c.stream("POST", "/v1/chat/completions", headers=cluster.auth(), json={
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": tokens, "stream": True, "ignore_eos": True}) as r:
+        yield from r.iter_lines()
+
+
 def test_backend_killed_mid_stream(cluster: Cluster) -> None:
     _wait_up(cluster, 2)
     errors: list[str] = []
@@ -179,11 +188,8 @@ def test_backend_killed_mid_stream(cluster: Cluster) -> None:
     def long_stream() -> None:
         with cluster.lb_client(timeout=30) as c:
             try:
-                with c.stream("POST", "/v1/chat/completions", headers=cluster.auth(), json={
-                        "messages": [{"role": "user", "content": "Write a long story."}],
-                        "max_tokens": 2000, "stream": True, "ignore_eos": True}) as r:
-                    for _ in r.iter_lines():
-                        started.set()
+                for _ in _story_lines(c, cluster, "Write a long story.", 2000):
+                    started.set()
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
 
@@ -221,13 +227,10 @@ def test_lb_config_change_reloads_without_cutting_a_stream(cluster: Cluster) -> 
     def stream() -> None:
         with cluster.lb_client() as c:
             try:
-                with c.stream("POST", "/v1/chat/completions", headers=cluster.auth(), json={
-                        "messages": [{"role": "user", "content": "Tell a long story."}],
-                        "max_tokens": 160, "stream": True, "ignore_eos": True}) as r:
-                    for line in r.iter_lines():
-                        started.set()
-                        if line == "data: [DONE]":
-                            result["done"] = True
+                for line in _story_lines(c, cluster, "Tell a long story.", 160):
+                    started.set()
+                    if line == "data: [DONE]":
+                        result["done"] = True
             except httpx.HTTPError as exc:
                 result["error"] = repr(exc)
 

@@ -17,6 +17,7 @@ from appliance.host.site import load_site
 from appliance.plan.state import load_state
 from appliance.plan.strategy import Strategy
 from bench.gap import Poller
+from tests.broken_model import broken_model
 from tests.conftest import SMOLLM, Stack
 
 pytestmark = pytest.mark.stack
@@ -71,21 +72,16 @@ def test_stream_in_flight_finishes_on_the_old_engine(fresh: Stack) -> None:
 
 def test_failed_new_engine_leaves_the_old_one_serving(fresh: Stack) -> None:
     s = fresh
-    models = s.root / "opt/slm-appliance/models"
-    good = (models / "SmolLM2-135M-Instruct.Q4_1.gguf").read_bytes()
-    (models / "broken.gguf").write_bytes(good[: 4 * 1024 * 1024])
     unit = load_state(s.layout)["engine_unit"]
     pid = s.services.pid(unit)
-    try:
+    with broken_model(s) as path:
         with s.client(timeout=10) as c, Poller(c, "/v1/models", s.auth()) as poll:
-            p = s.apply("model:\n  path: /opt/slm-appliance/models/broken.gguf\n", check=False)
+            p = s.apply(f"model:\n  path: {path}\n", check=False)
         assert p.returncode == 1 and "previous configuration restored" in p.stderr
         first = p.stderr.splitlines()[0]  # the engine's cause comes first, not the log tail
         assert "llama-server" in first and "model is corrupted" in first, first
         assert set(poll.statuses) == {200}, poll.statuses
         assert s.services.pid(unit) == pid and load_state(s.layout)["engine_unit"] == unit
-    finally:
-        (models / "broken.gguf").unlink()
 
 
 def test_low_ram_restarts_in_place_within_the_announced_gap(fresh: Stack) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.broken_model import broken_model
 from tests.conftest import GEMMA, SMOLLM, Stack, tree_hashes, wizard
 
 pytestmark = pytest.mark.stack
@@ -194,12 +195,9 @@ def test_config_failing_nginx_t_is_rolled_back(fresh: Stack) -> None:
 
 def test_engine_that_cannot_load_is_rolled_back(fresh: Stack, tmp_path: Path) -> None:
     s = fresh
-    models = s.root / "opt/slm-appliance/models"
-    good = (models / "SmolLM2-135M-Instruct.Q4_1.gguf").read_bytes()
-    (models / "broken.gguf").write_bytes(good[: 4 * 1024 * 1024])  # header fine, tensors missing
-    before = tree_hashes(s.root)
-    try:
-        p = s.apply("model:\n  path: /opt/slm-appliance/models/broken.gguf\n", check=False)
+    with broken_model(s) as path:
+        before = tree_hashes(s.root)
+        p = s.apply(f"model:\n  path: {path}\n", check=False)
         assert p.returncode == 1, p.stdout + p.stderr
         assert "llama-server" in p.stderr and "model loading error" in p.stderr
         assert "previous configuration restored" in p.stderr
@@ -207,8 +205,6 @@ def test_engine_that_cannot_load_is_rolled_back(fresh: Stack, tmp_path: Path) ->
         with s.client() as c:
             r = c.get("/v1/models", headers=s.auth())
             assert r.json()["data"][0]["id"] == SMOLLM
-    finally:
-        (models / "broken.gguf").unlink()
 
 
 KILLER = r"""

@@ -18,13 +18,12 @@ from appliance.answers.schema import Answers
 from appliance.apply.runtime import Event
 from appliance.apply.transaction import ApplyResult
 from tests.tui.fake import FailingSession, FakeSession
-from tests.tui.helpers import choose, next_step, press, wait_dialog, wait_for
+from tests.tui.helpers import letsencrypt, next_step, press, to, wait_dialog, wait_enabled, wait_for
 from wizard.app import WizardApp
 from wizard.screens.dialogs import ConfirmQuit
 
 pytestmark = pytest.mark.asyncio
 SIZE = (80, 24)
-ORDER = ["model", "performance", "tls", "key", "review"]
 
 
 def text(widget: Widget) -> str:
@@ -40,11 +39,11 @@ def visible(pilot: Pilot[int], widget: Widget) -> bool:
     return widget in pilot.app.screen._compositor.visible_widgets
 
 
-async def to(pilot: Pilot[int], step: str) -> None:
-    app = pilot.app
-    await wait_for(pilot, lambda: bool(app.draft))  # type: ignore[attr-defined]
-    for s in ORDER[: ORDER.index(step) + 1]:
-        await next_step(pilot, s)
+async def reviewed(pilot: Pilot[int], *keys: str) -> None:
+    """Next up to Review, wait until it can apply, then press ``keys``."""
+    await to(pilot, "review")
+    await wait_enabled(pilot, "#apply")
+    await pilot.press(*keys)
 
 
 async def wait_text(pilot: Pilot[int], selector: str, want: str) -> str:
@@ -74,9 +73,7 @@ async def test_broken_stored_answers_open_from_defaults_and_say_what_to_fix() ->
 async def test_dns_check_failure_is_shown() -> None:
     app = WizardApp(FailingSession("dns"))
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "tls")
-        await choose(pilot, "#letsencrypt")
-        app.screen.query_one("#domain", Input).value = "llm.example.com"
+        await letsencrypt(pilot, "llm.example.com")
         await press(pilot, "#check")
         assert "resolver did not answer" in await wait_text(pilot, "#checks", "DNS check failed")
 
@@ -84,9 +81,7 @@ async def test_dns_check_failure_is_shown() -> None:
 async def test_leaving_tls_checks_dns_and_shows_this_vms_address() -> None:
     app = WizardApp(FakeSession())
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "tls")
-        await choose(pilot, "#letsencrypt")
-        app.screen.query_one("#domain", Input).value = "llm.example.com"
+        await letsencrypt(pilot, "llm.example.com")
         await press(pilot, "#next")
         out = await wait_text(pilot, "#checks", "Point the domain")
         assert "10.0.0.5" in out and "127.0.0.1" not in out.split("Point")[1]
@@ -95,40 +90,28 @@ async def test_leaving_tls_checks_dns_and_shows_this_vms_address() -> None:
         await wait_for(pilot, lambda: app.step == "key")
 
 
-async def test_benchmark_failure_is_shown_and_focus_returns_to_the_button() -> None:
-    app = WizardApp(FailingSession("bench"))
+@pytest.mark.parametrize(("kind", "step", "button", "heading", "detail", "refocused"), [
+    ("bench", "performance", "#bench", "Benchmark failed", "HTTP 503", True),
+    ("tune", "performance", "#tune", "Auto-tune failed", "engine exited", True),
+    ("download", "model", "#download", "Download failed", "sha256 mismatch", False),
+])
+async def test_a_worker_failure_is_shown_and_its_button_works_again(
+        kind: str, step: str, button: str, heading: str, detail: str, refocused: bool) -> None:
+    app = WizardApp(FailingSession(kind))
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "performance")
-        await press(pilot, "#bench")
-        assert "HTTP 503" in await wait_text(pilot, "#note", "Benchmark failed")
-        bench = app.screen.query_one("#bench", Button)
-        await wait_for(pilot, lambda: app.focused is bench)
-        assert not bench.disabled
-
-
-async def test_autotune_failure_is_shown() -> None:
-    app = WizardApp(FailingSession("tune"))
-    async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "performance")
-        await press(pilot, "#tune")
-        assert "engine exited" in await wait_text(pilot, "#note", "Auto-tune failed")
-
-
-async def test_download_failure_is_shown() -> None:
-    app = WizardApp(FailingSession("download"))
-    async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "model")
-        await press(pilot, "#download")
-        assert "sha256 mismatch" in await wait_text(pilot, "#note", "Download failed")
-        assert not app.screen.query_one("#download", Button).disabled
+        await to(pilot, step)
+        await press(pilot, button)
+        assert detail in await wait_text(pilot, "#note", heading)
+        pressed = app.screen.query_one(button, Button)
+        if refocused:  # Enter measures again, not Back
+            await wait_for(pilot, lambda: app.focused is pressed)
+        assert not pressed.disabled
 
 
 async def test_lock_busy_opens_the_dialog_saying_nothing_changed() -> None:
     app = WizardApp(FailingSession("lock"))
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "review")
-        await wait_for(pilot, lambda: not app.screen.query_one("#apply", Button).disabled)
-        await pilot.press("a")
+        await reviewed(pilot, "a")
         await wait_dialog(pilot, "ErrorDialog", "#back")
         assert "another apply is running" in app.screen.reason  # type: ignore[attr-defined]
         await press(pilot, "#back")
@@ -139,9 +122,7 @@ async def test_lock_busy_opens_the_dialog_saying_nothing_changed() -> None:
 async def test_done_failure_is_shown() -> None:
     app = WizardApp(FailingSession("done"))
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "review")
-        await wait_for(pilot, lambda: not app.screen.query_one("#apply", Button).disabled)
-        await pilot.press("a")
+        await reviewed(pilot, "a")
         await wait_for(pilot, lambda: app.step == "apply")
         await next_step(pilot, "done")
         assert "No space left" in await wait_text(pilot, "#summary", "Could not read")
@@ -229,9 +210,7 @@ async def test_ctrl_q_during_apply_waits_for_the_outcome() -> None:
     session = SlowApply()
     app = WizardApp(session)
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "review")
-        await wait_for(pilot, lambda: not app.screen.query_one("#apply", Button).disabled)
-        await pilot.press("a")
+        await reviewed(pilot, "a")
         await wait_for(pilot, session.started.is_set)
         await pilot.press("ctrl+q")
         await pilot.pause()
@@ -251,9 +230,7 @@ async def test_review_never_applies_on_next() -> None:
 
     app = WizardApp(Counting())
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "review")
-        await wait_for(pilot, lambda: not app.screen.query_one("#apply", Button).disabled)
-        await pilot.press("ctrl+n", "enter")
+        await reviewed(pilot, "ctrl+n", "enter")
         await pilot.pause()
         assert app.step == "review" and not calls
 
@@ -263,9 +240,7 @@ async def test_cursor_starts_on_the_chosen_option_and_the_choice_is_marked_in_te
 
     app = WizardApp(FakeSession())
     async with app.run_test(size=SIZE) as pilot:
-        await to(pilot, "tls")
-        await choose(pilot, "#letsencrypt")
-        app.screen.query_one("#domain", Input).value = "llm.example.com"
+        await letsencrypt(pilot, "llm.example.com")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.step == "performance")
         await next_step(pilot, "tls")

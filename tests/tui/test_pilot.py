@@ -9,14 +9,23 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import DataTable, Input, Static
 
+from tests.broken_model import broken_model
 from tests.conftest import GEMMA, SMOLLM, Stack, tree_hashes, wizard
-from tests.tui.helpers import choose, make_app, next_step, press, wait_dialog, wait_for
+from tests.tui.helpers import (
+    letsencrypt,
+    make_app,
+    next_step,
+    press,
+    to,
+    wait_dialog,
+    wait_enabled,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio]
 SIZE = (80, 24)
-ORDER = ["model", "performance", "tls", "key", "review"]
 
 
 def status(stack: Stack) -> dict[str, object]:
@@ -27,27 +36,23 @@ def shown(pilot: Pilot[int], selector: str) -> str:
     return str(pilot.app.screen.query_one(selector, Static).render())
 
 
-async def _to(pilot: Pilot[int], step: str) -> None:
-    app = pilot.app
-    await wait_for(pilot, lambda: bool(app.draft))  # type: ignore[attr-defined]
-    for s in ORDER[: ORDER.index(step) + 1]:
-        await next_step(pilot, s)
-
-
 async def _review(pilot: Pilot[int]) -> str:
     """Straight to Review (Ctrl+R) and wait until it shows what would change."""
-    app = pilot.app
     await pilot.press("ctrl+r")
-    await wait_for(pilot, lambda: app.step == "review"  # type: ignore[attr-defined]
-                   and not app.screen.query_one("#apply", Button).disabled)
+    await wait_enabled(pilot, "#apply", step="review")
     return shown(pilot, "#summary")
 
 
+async def _review_with(pilot: Pilot[int], step: str, field: str, value: str) -> str:
+    """Next to ``step``, type ``value`` into ``field``, then :func:`_review`."""
+    await to(pilot, step)
+    pilot.app.screen.query_one(field, Input).value = value
+    return await _review(pilot)
+
+
 async def _apply(pilot: Pilot[int]) -> str:
-    app = pilot.app
     await pilot.press("a")
-    await wait_for(pilot, lambda: app.step == "apply"  # type: ignore[attr-defined]
-                   and not app.screen.query_one("#next", Button).disabled)
+    await wait_enabled(pilot, "#next", step="apply")
     return shown(pilot, "#result")
 
 
@@ -60,9 +65,7 @@ async def _finish(pilot: Pilot[int]) -> None:
 async def test_change_threads_then_the_copied_curl_snippet_runs(fresh: Stack) -> None:
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
-        await _to(pilot, "performance")
-        app.screen.query_one("#threads", Input).value = "1"
-        summary = await _review(pilot)
+        summary = await _review_with(pilot, "performance", "#threads", "1")
         first = summary.split("Exact diff")[0]
         assert "Threads" in first and "-> 1" in first
         assert "Applied" in await _apply(pilot)
@@ -85,7 +88,7 @@ async def test_change_threads_then_the_copied_curl_snippet_runs(fresh: Stack) ->
 async def test_change_model_names_the_base_model(fresh: Stack) -> None:
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
-        await _to(pilot, "model")
+        await to(pilot, "model")
         table = app.screen.query_one("#models", DataTable)
         rows = [str(k.value) for k in table.rows]
         table.move_cursor(row=rows.index(GEMMA))
@@ -101,9 +104,7 @@ async def test_domain_that_does_not_point_here(fresh: Stack) -> None:
     before = status(fresh)
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
-        await _to(pilot, "tls")
-        await choose(pilot, "#letsencrypt")
-        app.screen.query_one("#domain", Input).value = "elsewhere.test"
+        await letsencrypt(pilot, "elsewhere.test")
         await pilot.press("ctrl+n")  # leaving checks DNS first
         await wait_for(pilot, lambda: "Point the domain" in shown(pilot, "#checks"))
         assert "192.0.2.77" in shown(pilot, "#checks") and app.step == "tls"
@@ -121,9 +122,7 @@ async def test_quit_after_review_asks_and_changes_nothing(fresh: Stack) -> None:
     pids = fresh.services.pid(fresh.engine_unit())
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
-        await _to(pilot, "performance")
-        app.screen.query_one("#threads", Input).value = "1"
-        await _review(pilot)
+        await _review_with(pilot, "performance", "#threads", "1")
         assert "--threads 1" in shown(pilot, "#diff")
         await pilot.press("ctrl+q")
         await wait_dialog(pilot, "ConfirmQuit", "#discard")
@@ -136,9 +135,7 @@ async def test_quit_after_review_asks_and_changes_nothing(fresh: Stack) -> None:
 async def test_ctrl_q_during_apply_waits_and_leaves_no_journal(fresh: Stack) -> None:
     app = make_app(fresh.root)
     async with app.run_test(size=SIZE) as pilot:
-        await _to(pilot, "performance")
-        app.screen.query_one("#threads", Input).value = "1"
-        await _review(pilot)
+        await _review_with(pilot, "performance", "#threads", "1")
         await pilot.press("a")
         await wait_for(pilot, lambda: app.applying)
         await pilot.press("ctrl+q")
@@ -182,7 +179,7 @@ async def test_download_a_custom_model_by_url_and_switch(fresh: Stack, tmp_path:
     try:
         app = make_app(fresh.root)
         async with app.run_test(size=SIZE) as pilot:
-            await _to(pilot, "model")
+            await to(pilot, "model")
             screen = app.screen
             screen.query_one("#url", Input).value = (
                 f"http://127.0.0.1:{srv.server_address[1]}/my-model.gguf")
@@ -204,16 +201,11 @@ async def test_download_a_custom_model_by_url_and_switch(fresh: Stack, tmp_path:
 async def test_failed_apply_shows_the_cause_and_keeps_the_old_config(fresh: Stack) -> None:
     from wizard.screens.dialogs import ErrorDialog
 
-    models = fresh.root / "opt/slm-appliance/models"
-    good = (models / "SmolLM2-135M-Instruct.Q4_1.gguf").read_bytes()
-    (models / "broken.gguf").write_bytes(good[: 4 * 1024 * 1024])  # header fine, tensors cut
-    before = tree_hashes(fresh.root)
-    try:
+    with broken_model(fresh) as path:
+        before = tree_hashes(fresh.root)
         app = make_app(fresh.root)
         async with app.run_test(size=SIZE) as pilot:
-            await _to(pilot, "model")
-            app.screen.query_one("#path", Input).value = "/opt/slm-appliance/models/broken.gguf"
-            await _review(pilot)
+            await _review_with(pilot, "model", "#path", path)
             await pilot.press("a")
             await wait_dialog(pilot, "ErrorDialog", "#back")
             dialog = app.screen
@@ -227,5 +219,3 @@ async def test_failed_apply_shows_the_cause_and_keeps_the_old_config(fresh: Stac
         with fresh.client() as c:
             r = c.get("/v1/models", headers=fresh.auth())
             assert r.json()["data"][0]["id"] == SMOLLM
-    finally:
-        (models / "broken.gguf").unlink()

@@ -11,12 +11,11 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
 from tests.tui.fake import FailingSession, FakeSession, fake_app
-from tests.tui.helpers import choose, next_step, press, wait_dialog, wait_for
+from tests.tui.helpers import ORDER, choose, next_step, press, wait_dialog, wait_for
 from wizard.app import WizardApp
 
 SIZE = (80, 24)
 SMALL = (60, 20)
-ORDER = ["model", "performance", "tls", "key", "review"]
 Before = Callable[[Pilot[int]], Awaitable[None]]
 
 

@@ -148,6 +148,14 @@ def test_model_and_threads_change_in_a_few_keys(fresh: Stack, tui: tuple[str, Ke
     assert s["threads"] == 1 and s["model"] == GEMMA and s["ready"] is True
 
 
+def _out_of_range_then_fixed(name: str, keys: Keys, label: str, error: str, good: str) -> None:
+    """0 in the field ``label``: Next shows ``error`` naming it; then ``good`` moves on."""
+    type_into(name, keys, label, "0", "C-n")
+    shown = wait_text(name, error)
+    assert label in shown and "out of range" in shown
+    type_into(name, keys, label, good, "C-n", clear="BSpace")
+
+
 def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
                                                       tui: tuple[str, Keys, float]) -> None:
     name, keys, _ = tui
@@ -155,16 +163,10 @@ def test_bad_values_keep_the_operator_on_their_screen(fresh: Stack,
     keys("C-n")
     wait_text(name, "Trained ctx")
     keys("Tab")
-    type_into(name, keys, "Context tokens", "0", "C-n")
-    shown = wait_text(name, "model.context_size")
-    assert "Context tokens" in shown and "out of range" in shown
-    type_into(name, keys, "Context tokens", "4096", "C-n", clear="BSpace")
+    _out_of_range_then_fixed(name, keys, "Context tokens", "model.context_size", "4096")
     wait_focus(name, "Threads")
     keys("Tab")
-    type_into(name, keys, "Parallel slots", "0", "C-n")
-    shown = wait_text(name, "✖ parallel")
-    assert "Parallel slots" in shown and "out of range" in shown
-    type_into(name, keys, "Parallel slots", "1", "C-n", clear="BSpace")
+    _out_of_range_then_fixed(name, keys, "Parallel slots", "✖ parallel", "1")
     wait_text(name, "Let's Encrypt for a domain")
     keys("Down", "space", "Tab")
     type_into(name, keys, "Domain", "llm.test", "Tab")

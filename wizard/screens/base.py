@@ -95,6 +95,11 @@ class FieldLabel(Static):
         self.update(f"{'▸' if focused else ' '} {self.text}")
 
 
+def field_row(label: str, *widgets: Widget) -> Horizontal:
+    """One line of a form: the field's label, then its inputs and buttons."""
+    return Horizontal(FieldLabel(label), *widgets, classes="row")
+
+
 class Choice(RadioButton):
     """A radio button whose state is also text: ● when chosen, blank otherwise."""
 

@@ -16,21 +16,19 @@ from appliance.errors import AnswersError, FieldError
 if TYPE_CHECKING:
     from appliance.answers.schema import Answers
 
+_WIDGETS_BY_STEP: dict[str, dict[str, str]] = {
+    "model": {"model": "models", "model.id": "models", "model.path": "path",
+              "model.context_size": "context", "model.sha256": "sha"},
+    "performance": {"threads": "threads", "parallel": "parallel"},
+    "tls": {"tls": "mode", "tls.domain": "domain", "tls.email": "email",
+            "tls.skip_dns_check": "skip"},
+    "key": {"api_key": "choice"},
+}
+
 #: field (or field prefix) -> (step, widget id). Longest prefix wins.
 FIELD_WIDGETS: dict[str, tuple[str, str]] = {
-    "model": ("model", "models"),
-    "model.id": ("model", "models"),
-    "model.path": ("model", "path"),
-    "model.context_size": ("model", "context"),
-    "model.sha256": ("model", "sha"),
-    "threads": ("performance", "threads"),
-    "parallel": ("performance", "parallel"),
-    "tls": ("tls", "mode"),
-    "tls.domain": ("tls", "domain"),
-    "tls.email": ("tls", "email"),
-    "tls.skip_dns_check": ("tls", "skip"),
-    "api_key": ("key", "choice"),
-}
+    field: (step, widget)
+    for step, widgets in _WIDGETS_BY_STEP.items() for field, widget in widgets.items()}
 
 #: Fields no screen edits (engine, listen.*, version, a broken file) are shown on Status.
 ELSEWHERE = ("status", "status")

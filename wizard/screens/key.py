@@ -9,11 +9,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from textual import on
-from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from .base import Choice, Choices, FieldLabel, StepScreen, field_error
+from .base import Choice, Choices, StepScreen, field_error, field_row
 from .drafts import key_values
 
 
@@ -47,19 +46,16 @@ class KeyScreen(StepScreen):
                      "and usage. A key set in ONEAPP_SLM_API_KEY is visible in Sunstone.",
                      classes="hint")
         yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
-        with Horizontal(classes="row"):
-            yield FieldLabel("New key name")
-            yield Input(id="key-name", placeholder="e.g. ci-bot", compact=True)
-        with Horizontal(classes="row"):
-            yield FieldLabel("Limits")
-            yield Input(id="key-rpm", placeholder="requests/min (none)", compact=True)
-            yield Input(id="key-concurrent", placeholder="at once (none)", compact=True)
-            yield Button("Add key", id="key-add", compact=True)
+        yield field_row("New key name",
+                        Input(id="key-name", placeholder="e.g. ci-bot", compact=True))
+        yield field_row("Limits",
+                        Input(id="key-rpm", placeholder="requests/min (none)", compact=True),
+                        Input(id="key-concurrent", placeholder="at once (none)", compact=True),
+                        Button("Add key", id="key-add", compact=True))
         yield field_error("key-name")
-        with Horizontal(classes="row"):
-            yield FieldLabel("Revoke")
-            yield Select[str]([], id="key-pick", prompt="a named key", compact=True)
-            yield Button("Revoke", id="key-revoke", compact=True)
+        yield field_row("Revoke",
+                        Select[str]([], id="key-pick", prompt="a named key", compact=True),
+                        Button("Revoke", id="key-revoke", compact=True))
         yield Static("", id="key-new", markup=False)
 
     def on_mount(self) -> None:

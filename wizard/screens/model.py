@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
-from .base import FieldLabel, StepScreen, field_error, human_bytes
+from .base import StepScreen, field_error, field_row, human_bytes
 from .drafts import model_values
 from .fields import scalar
 
@@ -33,21 +33,17 @@ class ModelScreen(StepScreen):
         yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
         yield field_error("models")
         yield Static("", id="model-hint")
-        with Horizontal(classes="row"):
-            yield FieldLabel("Context tokens")
-            yield Input(str(model.get("context_size", "")), id="context", compact=True)
+        yield field_row("Context tokens",
+                        Input(str(model.get("context_size", "")), id="context", compact=True))
         yield field_error("context")
-        with Horizontal(classes="row"):
-            yield FieldLabel("Or a GGUF path")
-            yield Input(model.get("path") or "", id="path",
-                        placeholder="/opt/slm-appliance/models/custom.gguf", compact=True)
+        yield field_row("Or a GGUF path", Input(
+            model.get("path") or "", id="path",
+            placeholder="/opt/slm-appliance/models/custom.gguf", compact=True))
         yield field_error("path")
-        with Horizontal(classes="row"):
-            yield FieldLabel("Or download URL")
-            yield Input(id="url", placeholder="https://.../model.gguf", compact=True)
-        with Horizontal(classes="row"):
-            yield FieldLabel("with sha256")
-            yield Input(id="sha", placeholder="64 hex characters", compact=True)
+        yield field_row("Or download URL",
+                        Input(id="url", placeholder="https://.../model.gguf", compact=True))
+        yield field_row("with sha256",
+                        Input(id="sha", placeholder="64 hex characters", compact=True))
         yield field_error("sha")
         with Horizontal(classes="row"):
             yield Button("Download", id="download", compact=True)

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
-from .base import FieldLabel, StepScreen, field_error, human_bytes, plural
+from .base import FieldLabel, StepScreen, field_error, field_row, human_bytes, plural
 from .drafts import speed_values
 from .fields import scalar
 from .speed_text import bench_summary, busy_warning, slot_hint, tune_summary
@@ -28,12 +28,11 @@ class PerformanceScreen(StepScreen):
                      f"{cpu.logical} logical; {flags}; RAM {human_bytes(cpu.mem_total)}")
         if cpu.warning:
             yield Static(cpu.warning, classes="warning")
-        with Horizontal(classes="row"):
-            yield FieldLabel("Threads")
-            yield Input(str(self.draft.get("threads", "")), id="threads",
-                        placeholder="auto or a number", compact=True)
-            yield FieldLabel("Parallel slots")
-            yield Input(str(self.draft.get("parallel", "")), id="parallel", compact=True)
+        yield field_row("Threads",
+                        Input(str(self.draft.get("threads", "")), id="threads",
+                              placeholder="auto or a number", compact=True),
+                        FieldLabel("Parallel slots"),
+                        Input(str(self.draft.get("parallel", "")), id="parallel", compact=True))
         yield field_error("threads")
         yield field_error("parallel")
         yield Static("", id="slots", classes="hint")

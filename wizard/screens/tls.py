@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
-from .base import Choice, Choices, FieldLabel, StepScreen, Tick, field_error
+from .base import Choice, Choices, StepScreen, Tick, field_error, field_row
 from .drafts import tls_values
 from .fields import gate, merge, on_step, optional
 from .messages import Navigate
@@ -57,16 +57,12 @@ class TLSScreen(StepScreen):
             yield Choice("Let's Encrypt for a domain", id="letsencrypt",
                          value=tls.get("mode") == "letsencrypt")
         yield field_error("mode")
-        with Horizontal(classes="row"):
-            yield FieldLabel("Domain")
-            yield Input(tls.get("domain") or "", id="domain", placeholder="llm.example.com",
-                        compact=True)
+        yield field_row("Domain", Input(tls.get("domain") or "", id="domain",
+                                        placeholder="llm.example.com", compact=True))
         yield field_error("domain")
-        with Horizontal(classes="row"):
-            yield FieldLabel("E-mail")
-            yield Input(tls.get("email") or "", id="email",
-                        placeholder="optional, e.g. ops@example.com",
-                        compact=True)
+        yield field_row("E-mail", Input(tls.get("email") or "", id="email",
+                                        placeholder="optional, e.g. ops@example.com",
+                                        compact=True))
         yield field_error("email")
         with Horizontal(classes="row"):
             yield Tick("Skip the DNS check", bool(tls.get("skip_dns_check")), id="skip",
