@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import ssl
@@ -92,6 +93,15 @@ class Stack:
     def baseline(self) -> None:
         """The sandbox defaults (smollm2, auto threads) as an empty answers file."""
         self.apply("version: 1\n")
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_each_test() -> Iterator[None]:
+    """Run the collector at the end of every test, so an object a test leaves to it (an
+    unclosed socket, a client) warns inside that test and fails it there, instead of inside
+    whichever later test the collector happens to run in."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

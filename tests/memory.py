@@ -3,9 +3,11 @@
 :class:`MemoryServices` is a stand-in for systemd, built from its documented behaviour
 (systemctl(1), systemd.service(5)): ``start`` of an active unit does nothing, ``stop`` of an
 inactive one does nothing, ``restart`` stops then starts, ``reload`` of an inactive unit fails,
-a unit whose start fails stays inactive, and a unit reads its configuration when it starts
-(nginx also on reload). It does not run programs: what a unit "loaded" is the file content at
-that moment, which the probes then answer from. Real-stack tests cover the real programs.
+a unit whose start fails stays inactive (with ``Restart=on-failure`` it waits to be started
+again: "activating (auto-restart)", not active, until stopped), and a unit reads its
+configuration when it starts (nginx also on reload). It does not run programs: what a unit
+"loaded" is the file content at that moment, which the probes then answer from. Real-stack
+tests cover the real programs.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class MemoryServices:
     fails: Callable[[str, str], bool] = lambda unit, config: False
     """Whether a unit exits at start with this configuration."""
     log: list[str] = field(default_factory=list)
+    restarting: set[str] = field(default_factory=set)
+    """Units that failed with ``Restart=on-failure``: systemd starts them again until stopped."""
 
     def _config(self, unit: str) -> str:
         path = self.layout.nginx_conf if unit == NGINX else f"{self.layout.systemd_dir}/{unit}"
@@ -49,13 +53,17 @@ class MemoryServices:
             return
         config = self._config(unit)
         if self.fails(unit, config):
+            if re.search(r"^Restart=(on-failure|always)$", config, re.M):
+                self.restarting.add(unit)
             raise ServiceError(f"{unit} exited at start (code 1)")
         self.loaded[unit] = config
         self.active[unit] = True
 
     def stop(self, unit: str) -> None:
         self.log.append(f"stop {unit}")
-        self.active[unit] = False
+        if unit in self.active:
+            self.active[unit] = False
+        self.restarting.discard(unit)
 
     def restart(self, unit: str) -> None:
         self.active[unit] = False

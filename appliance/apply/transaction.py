@@ -83,7 +83,7 @@ def run_transaction(plan: Plan, ctx: Context, recovered: bool) -> ApplyResult:
     except BaseException as exc:
         reason = exc if isinstance(exc, ApplianceError) else ApplyError(
             "apply", f"{type(exc).__name__}: {exc}")
-        ok = _rollback(plan, ctx, was_active, done)
+        ok = _rollback(plan, ctx, was_active, done, {a.partition(" ")[2] for a in actions})
         log_line(layout, f"failed: {str(reason).splitlines()[0]}; rolled back: {ok}")
         if isinstance(reason, ApplyError):
             reason.rolled_back = ok
@@ -168,7 +168,10 @@ def _verify(plan: Plan, ctx: Context) -> None:
     ctx.emit(Event("verify", "done"))
 
 
-def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[str]) -> bool:
+def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[str],
+              planned: set[str]) -> bool:
+    """Files back from the journal, then every unit as it was: ``planned`` names the units
+    this apply meant to act on (started, stopped or restarted)."""
     ctx.emit(Event("rollback", "running"))
     ok = True
     try:
@@ -194,7 +197,10 @@ def _rollback(plan: Plan, ctx: Context, was_active: dict[str, bool], done: list[
                              or not services.is_active(unit)):
                 services.restart(unit)
                 _wait_previous_engine(unit, ctx)
-            elif not active and services.is_active(unit):
+            elif not active and (unit in planned or services.is_active(unit)):
+                # Stopped whatever its state: a unit this apply started that crashed and waits
+                # to be started again (systemd's "activating (auto-restart)", the sandbox
+                # keeper's RestartSec) is not active, yet would come back, again and again.
                 services.stop(unit)
         except (ServiceError, ApplyError):
             ok = False

@@ -123,3 +123,9 @@ class OneGate:
 
     def close(self) -> None:
         self._client.close()
+
+    def __enter__(self) -> OneGate:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

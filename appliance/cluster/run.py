@@ -60,25 +60,30 @@ def engine_metrics_url(layout: Layout) -> str:
 def run_agent(ctx: Context, answers_now: Callable[[], Answers], once: bool = False,
               interval: float = AGENT_INTERVAL_S, log: Callable[[str], None] = print) -> int:
     agent: Agent | None = None
-    while True:
-        answers = answers_now()
-        if agent is None:  # one-context may write one_env after we start: look each round
-            gate = onegate_for(ctx.layout)
-            if gate is not None:
-                agent = Agent(ctx.layout, gate, log=log)
-            elif once:
-                raise SetupError("no OneGate on this VM: the VM template needs CONTEXT "
-                                 f"TOKEN=YES (no ONEGATE_ENDPOINT/VMID/TOKENTXT in {ONE_ENV})")
-        try:
-            if agent is not None and answers.role == "backend":
-                agent.tick_backend(backend_self(ctx.layout, answers))
-            elif agent is not None and answers.lb and answers.lb.backends == "onegate":
-                agent.tick_lb(partial(apply_answers, answers, ctx, "OneGate discovery"))
-        except (ApplianceError, OSError, RuntimeError, ValueError) as exc:
-            log(f"agent: {str(exc).splitlines()[0]} (retrying)")
-        if once:
-            return 0
-        time.sleep(interval)
+    try:
+        while True:
+            answers = answers_now()
+            if agent is None:  # one-context may write one_env after we start: look each round
+                gate = onegate_for(ctx.layout)
+                if gate is not None:
+                    agent = Agent(ctx.layout, gate, log=log)
+                elif once:
+                    raise SetupError("no OneGate on this VM: the VM template needs CONTEXT "
+                                     f"TOKEN=YES (no ONEGATE_ENDPOINT/VMID/TOKENTXT in "
+                                     f"{ONE_ENV})")
+            try:
+                if agent is not None and answers.role == "backend":
+                    agent.tick_backend(backend_self(ctx.layout, answers))
+                elif agent is not None and answers.lb and answers.lb.backends == "onegate":
+                    agent.tick_lb(partial(apply_answers, answers, ctx, "OneGate discovery"))
+            except (ApplianceError, OSError, RuntimeError, ValueError) as exc:
+                log(f"agent: {str(exc).splitlines()[0]} (retrying)")
+            if once:
+                return 0
+            time.sleep(interval)
+    finally:
+        if agent is not None:
+            agent.gate.close()
 
 
 def run_drain(ctx: Context, answers: Answers, timeout: float,
@@ -89,6 +94,10 @@ def run_drain(ctx: Context, answers: Answers, timeout: float,
         text = fetch()
         return parse_metrics(text) if text is not None else None
 
-    return drain(ctx.layout, ctx.services, [AGENT_UNIT, *ENGINE_UNITS], metrics,
-                 onegate_for(ctx.layout), timeout, ctx.clock, ctx.sleep, say, stop)
-
+    gate = onegate_for(ctx.layout)
+    try:
+        return drain(ctx.layout, ctx.services, [AGENT_UNIT, *ENGINE_UNITS], metrics, gate,
+                     timeout, ctx.clock, ctx.sleep, say, stop)
+    finally:
+        if gate is not None:
+            gate.close()

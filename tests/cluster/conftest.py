@@ -44,11 +44,14 @@ def make_stack(base_dir: Path, name: str, answers: str, blocks: list[Block]) -> 
 
 def lb_answers(backends: list[Stack] | None, extra: str = "") -> str:
     if backends is None:
-        spec = "  backends: onegate\n"
+        spec, slots = "  backends: onegate\n", ""
     else:
         items = "".join(f"    - 127.0.0.1:{b.port_base + 443}\n" for b in backends)
         spec = f"  backends:\n{items}  backend_ca: /etc/slm-appliance/backend-ca.pem\n"
-    return f"version: 1\nrole: lb\napi_key: {KEY}\nlb:\n{spec}  balance: leastconn\n{extra}"
+        # with a static list the LB's `parallel` is each backend's slots (maxconn per server)
+        slots = "parallel: 1\n"
+    return (f"version: 1\nrole: lb\napi_key: {KEY}\n{slots}lb:\n{spec}  balance: leastconn\n"
+            f"{extra}")
 
 
 @dataclass

@@ -142,34 +142,36 @@ def test_drain_under_load(cluster: Cluster) -> None:
     _wait_up(cluster, 2)
     b1 = cluster.b1
     states: list[str] = []
-    with Load(cluster.lb_client, cluster.auth(), streams=2, max_tokens=96) as load:
-        time.sleep(2)
-        result: dict[str, str] = {}
+    try:
+        with Load(cluster.lb_client, cluster.auth(), streams=2, max_tokens=96) as load:
+            time.sleep(2)
+            result: dict[str, str] = {}
 
-        def run_drain() -> None:
-            result["out"] = wizard("--root", str(b1.root), "drain", "--timeout", "60",
-                                   check=True).stdout
+            def run_drain() -> None:
+                result["out"] = wizard("--root", str(b1.root), "drain", "--timeout", "60",
+                                       check=True).stdout
 
-        t = threading.Thread(target=run_drain)
-        t.start()
-        while t.is_alive():
-            for b in cluster.status()["lb"]["backends"]:
-                if b["address"].endswith(f":{b1.port_base + 443}"):
-                    states.append(b["state"])
-            time.sleep(0.2)
-        t.join()
-        served = _served(cluster)
-        deadline = time.time() + 90
-        while sum(_served(cluster).values()) <= sum(served.values()) and time.time() < deadline:
-            time.sleep(0.5)  # until the other backend took a new request
-        after = _served(cluster)
-    assert load.outcomes and not load.failures, load.failures[:3]
-    assert "draining" in states, states
-    assert not b1.services.is_active(ENGINE) and not b1.services.is_active(NGINX)
-    b1_addr = f"127.0.0.1:{b1.port_base + 443}"
-    assert after[b1_addr] == served[b1_addr]  # nothing new went to the drained one
-    assert sum(after.values()) > sum(served.values())  # the other kept serving
-    b1.apply(BACKEND)
+            t = threading.Thread(target=run_drain)
+            t.start()
+            while t.is_alive():
+                for b in cluster.status()["lb"]["backends"]:
+                    if b["address"].endswith(f":{b1.port_base + 443}"):
+                        states.append(b["state"])
+                time.sleep(0.2)
+            t.join()
+            served = _served(cluster)
+            deadline = time.time() + 90
+            while sum(_served(cluster).values()) <= sum(served.values()) and time.time() < deadline:
+                time.sleep(0.5)  # until the other backend took a new request
+            after = _served(cluster)
+        assert load.outcomes and not load.failures, load.failures[:3]
+        assert "draining" in states, states
+        assert not b1.services.is_active(ENGINE) and not b1.services.is_active(NGINX)
+        b1_addr = f"127.0.0.1:{b1.port_base + 443}"
+        assert after[b1_addr] == served[b1_addr]  # nothing new went to the drained one
+        assert sum(after.values()) > sum(served.values())  # the other kept serving
+    finally:
+        b1.apply(BACKEND)  # back in service whatever happened: later tests need both
 
 
 def _story_lines(c: httpx.Client, cluster: Cluster, prompt: str, tokens: int) -> Iterator[str]:

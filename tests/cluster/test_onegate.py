@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +31,27 @@ def gate() -> Iterator[tuple[OneGateStandIn, str]]:
     g.stop()
 
 
-def _client(endpoint: str, vmid: str, token: str) -> OneGate:
-    return OneGate(Credentials(endpoint, vmid, token))
+Connect = Callable[[str, str], OneGate]
 
 
-def test_publish_erase_and_read_back_as_strings(gate: tuple[OneGateStandIn, str]) -> None:
-    g, endpoint = gate
-    me = _client(endpoint, "41", "t41")
+@pytest.fixture
+def connect(gate: tuple[OneGateStandIn, str]) -> Iterator[Connect]:
+    """OneGate clients for the stand-in as VM ``vmid`` with ``token``, closed after the test."""
+    opened: list[OneGate] = []
+
+    def client(vmid: str, token: str) -> OneGate:
+        opened.append(OneGate(Credentials(gate[1], vmid, token)))
+        return opened[-1]
+
+    yield client
+    for c in opened:
+        c.close()
+
+
+def test_publish_erase_and_read_back_as_strings(gate: tuple[OneGateStandIn, str],
+                                                 connect: Connect) -> None:
+    g, _ = gate
+    me = connect("41", "t41")
     me.vm_update(record("10.0.0.41:443", 2, PEM) | {BUSY: "0.50"})
     ut = g.vms["41"].user_template
     assert ut[ADDRESS] == "10.0.0.41:443" and ut[SLOTS] == "2" and ut[BUSY] == "0.50"
@@ -49,22 +63,21 @@ def test_publish_erase_and_read_back_as_strings(gate: tuple[OneGateStandIn, str]
         me.vm_update({BUSY: "0,5"})  # a locale comma would break OneGate's quoting
 
 
-def test_wrong_token_and_restricted_keys(gate: tuple[OneGateStandIn, str]) -> None:
-    _, endpoint = gate
+def test_wrong_token_and_restricted_keys(connect: Connect) -> None:
     with pytest.raises(OneGateError) as err:
-        _client(endpoint, "41", "t42").vm_show()
+        connect("41", "t42").vm_show()
     assert err.value.status == 401
     with pytest.raises(OneGateError) as err:
-        _client(endpoint, "41", "t41").vm_update({"ROLE_NAME": "lb"})
+        connect("41", "t41").vm_update({"ROLE_NAME": "lb"})
     assert err.value.status == 403
 
 
 def test_discovery_needs_extended_and_running_published_nodes(
-        gate: tuple[OneGateStandIn, str]) -> None:
-    g, endpoint = gate
-    _client(endpoint, "41", "t41").vm_update(record("10.0.0.41:443", 1, PEM))
-    _client(endpoint, "42", "t42").vm_update(record("10.0.0.42:443", 1, PEM))
-    lb = _client(endpoint, "40", "t40")
+        gate: tuple[OneGateStandIn, str], connect: Connect) -> None:
+    g, _ = gate
+    connect("41", "t41").vm_update(record("10.0.0.41:443", 1, PEM))
+    connect("42", "t42").vm_update(record("10.0.0.42:443", 1, PEM))
+    lb = connect("40", "t40")
     assert discover(lb.service_show(extended=False)) == []  # OneFlow's 6 keys only
     found = discover(lb.service_show())
     assert [(d.server.name, d.server.address, d.cert_pem) for d in found] == [
@@ -85,7 +98,8 @@ def test_one_env_as_one_context_writes_it(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("ruby") is None or VENDORED is None,
                     reason="needs ruby and the vendored one-apps onegate client")
-def test_the_real_onegate_client_against_the_stand_in(gate: tuple[OneGateStandIn, str]) -> None:
+def test_the_real_onegate_client_against_the_stand_in(gate: tuple[OneGateStandIn, str],
+                                                      connect: Connect) -> None:
     """The stand-in speaks the wire protocol the one-apps client speaks."""
     g, endpoint = gate
     env = {**os.environ, "VMID": "41", "TOKENTXT": "t41", "ONEGATE_ENDPOINT": endpoint}
@@ -102,4 +116,4 @@ def test_the_real_onegate_client_against_the_stand_in(gate: tuple[OneGateStandIn
     assert out.returncode == 0 and '"SLM_LB_SLOTS": "1"' in out.stdout
     assert onegate("vm", "update", "--data", "SERVICE_ID=1").returncode != 0
     # and our client reads what the real client wrote
-    assert _client(endpoint, "41", "t41").vm_show()["USER_TEMPLATE"][SLOTS] == "1"
+    assert connect("41", "t41").vm_show()["USER_TEMPLATE"][SLOTS] == "1"

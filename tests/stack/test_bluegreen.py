@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +84,24 @@ def test_failed_new_engine_leaves_the_old_one_serving(fresh: Stack) -> None:
         assert "llama-server" in first and "model is corrupted" in first, first
         assert set(poll.statuses) == {200}, poll.statuses
         assert s.services.pid(unit) == pid and load_state(s.layout)["engine_unit"] == unit
+        # The failed instance is stopped, not left to its Restart=on-failure: nothing starts
+        # it again after RestartSec (3 s), beside the serving engine.
+        time.sleep(4)
+        assert not _processes_with(str(s.layout.map(path))), _processes_with(
+            str(s.layout.map(path)))
+
+
+def _processes_with(arg: str) -> list[str]:
+    """Command lines of the running processes that have ``arg`` among their arguments."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:
+            continue  # gone meanwhile
+        if arg.encode() in args:
+            found.append(b" ".join(args).decode(errors="replace"))
+    return found
 
 
 def test_low_ram_restarts_in_place_within_the_announced_gap(fresh: Stack) -> None:

@@ -72,13 +72,12 @@ def test_clients_verify_it_with_the_ca_file(stack: Stack) -> None:
     import httpx
     import openai
 
-    sdk = openai.OpenAI(base_url=f"{stack.https}/v1", api_key=stack.key(),
-                        http_client=httpx.Client(verify=ssl.create_default_context(
-                            cafile=stack.ca)))
-    assert [m.id for m in sdk.models.list()] == [SMOLLM]
-    untrusted = openai.OpenAI(base_url=f"{stack.https}/v1", api_key=stack.key(),
-                              max_retries=0)
-    with pytest.raises(openai.APIConnectionError):
+    with openai.OpenAI(base_url=f"{stack.https}/v1", api_key=stack.key(),
+                       http_client=httpx.Client(verify=ssl.create_default_context(
+                           cafile=stack.ca))) as sdk:
+        assert [m.id for m in sdk.models.list()] == [SMOLLM]
+    with openai.OpenAI(base_url=f"{stack.https}/v1", api_key=stack.key(),
+                       max_retries=0) as untrusted, pytest.raises(openai.APIConnectionError):
         untrusted.models.list()  # without the CA file: refused, never silently trusted
 
     node = shutil.which("node")

@@ -44,6 +44,9 @@ def test_a_new_instance_that_fails_to_start_switches_nothing(roomy: World) -> No
     roomy.services.fails = lambda unit, config: "--threads 1 " in config
     _fails_and_restores(roomy, roomy.answers(threads=1), f"start {SPARE}")
     assert f"stop {ENGINE}" not in roomy.services.log  # the old one never stopped
+    # It failed under Restart=on-failure: not "active", yet systemd would start it again and
+    # again (a crash loop beside the serving engine) unless the rollback stops it.
+    assert not roomy.services.restarting
 
 
 def _switch_fails_and_restores(w: World, step: str) -> ApplyError:

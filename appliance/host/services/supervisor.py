@@ -7,6 +7,7 @@ systemd would, so a crashed engine is visible and recovered the same way in test
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -26,6 +27,17 @@ from appliance.host.services.base import NGINX, nginx_argv
 from appliance.host.site import Site
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _reap_ended_children() -> None:
+    """Collect the exit status of every service this process started that has ended since,
+    e.g. stopped by a later ``wizard stop`` in another process: otherwise each stays a zombie
+    until we exit and Python reports it as "still running". Services still running are
+    daemons meant to outlive us, as systemd's do."""
+    for pid, proc in list(_children.items()):
+        if proc.poll() is not None:
+            _children.pop(pid, None)
 
 
 @dataclass
