@@ -118,7 +118,7 @@ def files(vm: VM) -> dict[str, str]:
     """Every configuration file: content hash and modification time (a rewrite shows)."""
     out = vm.sh(f"find {WATCHED} -type f -exec sh -c "
                 "'for f; do echo \"$f $(sha256sum < \"$f\" | cut -c1-16) $(stat -c %Y \"$f\")\"; "
-                "done' _ {{}} +")
+                "done' _ {} +")
     return dict(line.split(" ", 1) for line in out.splitlines())
 
 
