@@ -42,6 +42,8 @@ class Keys:
     retired: list[str] = field(default_factory=list)
     """Secrets replaced by a rotation: refused, and never to be found anywhere either."""
     sent: Counter[str] = field(default_factory=Counter)
+    limited: Counter[str] = field(default_factory=Counter)
+    """429s received per key: nginx counts each as rate limited."""
     numbers: dict[str, float] = field(default_factory=dict)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -74,6 +76,7 @@ class Keys:
         with self.stack.client() as c:
             r = c.get(path, headers=self.auth(name))
         self.sent[NO_KEY if r.status_code == 401 else name] += 1  # how nginx logs it
+        self.limited[name] += r.status_code == 429
         return r
 
 
@@ -102,6 +105,7 @@ class Stream(threading.Thread):
                     self.started.set()
                     self.done = self.done or line == "data: [DONE]"
         self.keys.sent[self.name] += 1
+        self.keys.limited[self.name] += self.status == 429
         self.started.set()
         self.finished_at = time.monotonic()
 
@@ -186,7 +190,12 @@ def test_concurrent_limit_answers_429_and_other_keys_are_unaffected(keys: Keys) 
     assert first.is_alive()
     first.join(300)
     assert first.done
-    assert keys.get("one").status_code == 200  # the slot is free again
+    # The slot is free again once nginx has finished the request, a moment after the client
+    # read its end: a client asking again at once may still get a 429 (with Retry-After).
+    deadline = time.monotonic() + 5
+    while (r := keys.get("one")).status_code == 429 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert r.status_code == 200, r.text
     assert _engine_pid(keys.stack) == pid
 
 
@@ -196,7 +205,8 @@ def test_usage_counts_match_the_requests_sent(keys: Keys) -> None:
     used = json.loads(p.stdout)["keys"]
     for name in ("alice", "bob", "rl", "one"):
         assert used[name]["requests"] == keys.sent[name], (name, used[name], keys.sent)
-    assert used["rl"]["rate_limited"] == 2 and used["one"]["rate_limited"] == 1
+    assert used["rl"]["rate_limited"] == keys.limited["rl"] == 2
+    assert used["one"]["rate_limited"] == keys.limited["one"] >= 1
     # Tokens as the engine reported them (njs copies them into the log): bob streamed 8.
     assert used["bob"]["completion_tokens"] == 8 and used["bob"]["prompt_tokens"] > 0
     assert used["alice"]["completion_tokens"] == keys.stream_tokens()
