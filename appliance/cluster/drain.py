@@ -4,7 +4,10 @@
    backend out (and a reload or restart of the LB does not bring it back);
 2. the OneGate attributes are erased, so discovery drops it too;
 3. after the LB's check window, wait until the engine runs and holds no request (its metrics);
-4. stop the engine and nginx (and the cluster agent); at shutdown systemd does that itself.
+4. stop nginx, then the engine (and the cluster agent); at shutdown systemd does that itself.
+   nginx first: a request the LB still sends (its checks can lag under load) is then refused,
+   a connection failure that HAProxy retries on another server, instead of reaching an nginx
+   whose engine is gone and answering 503.
 
 Wired to shutdown by ``slm-drain.service`` (ExecStop with ``--leave-running``, ordered before
 the engine's and nginx's stop), inside the hypervisor's 180 s ACPI window. Clock, sleep and
@@ -78,7 +81,7 @@ def drain(layout: Layout, services: ServiceManager, units: list[str],
         sleep(0.5)
     say(f"in flight: {left}" + (" (timeout reached)" if left else ""))
     stopped = []
-    for unit in [*units, NGINX] if stop else []:
+    for unit in [NGINX, *units] if stop else []:
         if services.is_active(unit):
             services.stop(unit)
             stopped.append(unit)
