@@ -48,8 +48,11 @@ def lb_answers(backends: list[Stack] | None, extra: str = "") -> str:
     else:
         items = "".join(f"    - 127.0.0.1:{b.port_base + 443}\n" for b in backends)
         spec = f"  backends:\n{items}  backend_ca: /etc/slm-appliance/backend-ca.pem\n"
-        # with a static list the LB's `parallel` is each backend's slots (maxconn per server)
-        slots = "parallel: 1\n"
+        # The LB's `parallel` (maxconn per server) stays at its default 2 here, above the
+        # backends' one slot: with maxconn 1 HAProxy sends a queued request the instant the
+        # previous answer ends, and the backend nginx may then reuse a keep-alive connection
+        # llama-server has just closed (a 503; see docs/architecture.md, known issues).
+        slots = ""
     return (f"version: 1\nrole: lb\napi_key: {KEY}\n{slots}lb:\n{spec}  balance: leastconn\n"
             f"{extra}")
 
