@@ -113,6 +113,10 @@ def test_low_ram_restarts_in_place_within_the_announced_gap(fresh: Stack) -> Non
     unit = load_state(s.layout)["engine_unit"]
     with s.client(timeout=10) as c, Poller(c, "/v1/models", s.auth()) as poll:
         apply_answers(new, ctx, "test")
+        # The apply has verified the stack; let the poller see it too, or the gap stays open.
+        deadline = time.monotonic() + 10
+        while poll.statuses[-1:] != [200] and time.monotonic() < deadline:
+            time.sleep(0.05)
     gap = poll.longest_gap()
     assert 503 in poll.statuses and 0 < gap <= step.gap_s, (gap, step)
     assert load_state(s.layout)["engine_unit"] == unit  # in place
