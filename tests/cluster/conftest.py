@@ -48,11 +48,10 @@ def lb_answers(backends: list[Stack] | None, extra: str = "") -> str:
     else:
         items = "".join(f"    - 127.0.0.1:{b.port_base + 443}\n" for b in backends)
         spec = f"  backends:\n{items}  backend_ca: /etc/slm-appliance/backend-ca.pem\n"
-        # The LB's `parallel` (maxconn per server) stays at its default 2 here, above the
-        # backends' one slot: with maxconn 1 HAProxy sends a queued request the instant the
-        # previous answer ends, and the backend nginx may then reuse a keep-alive connection
-        # llama-server has just closed (a 503; see docs/architecture.md, known issues).
-        slots = ""
+        # The LB's `parallel` (maxconn per server) equals the backends' one slot, as the
+        # README says to set it: HAProxy queues the rest and sends each queued request the
+        # instant the previous answer ends (the back-to-back case the engine upstream must take).
+        slots = "parallel: 1\n"
     return (f"version: 1\nrole: lb\napi_key: {KEY}\n{slots}lb:\n{spec}  balance: leastconn\n"
             f"{extra}")
 

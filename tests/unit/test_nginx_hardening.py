@@ -68,3 +68,11 @@ def test_connection_budget_follows_memory_and_the_file_limit() -> None:
     assert connection_budget(64 * GIB) == (16384, 32832)
     wc, nofile = connection_budget(64 * GIB, nofile_hard=20000)
     assert nofile == 20000 and 2 * wc + 64 <= 20000
+
+
+def test_no_kept_alive_connections_to_the_engine() -> None:
+    """llama-server closes kept-alive connections on its own terms; nginx cannot retry a POST on
+    one it reused just as the engine closed it (a 503 on back-to-back requests behind the LB)."""
+    conf = render_nginx_conf(nginx_inputs())
+    upstream = conf[conf.index("upstream slm_engine {"):]
+    assert "keepalive" not in upstream[:upstream.index("}")]

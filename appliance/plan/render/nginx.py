@@ -181,9 +181,11 @@ http {{
 
     {render_error_maps()}
 
+    # No `keepalive` here: llama-server (cpp-httplib) closes kept-alive connections on its own
+    # terms, and an nginx that reuses one the engine has just closed cannot retry the POST: the
+    # client got a 503 when requests came back to back. A loopback connect costs well under 1 ms.
     upstream slm_engine {{
         server {_listen(i.engine)};
-        keepalive 8;
     }}
 
     server {{
