@@ -216,9 +216,10 @@ http {{
 
         {render_tls(i.cert, i.key)}
 
+        # HTTP/1.1 for the engine's chunked streams; nginx's default `Connection: close` stays
+        # (no kept-alive connections to the engine, see the upstream block).
         proxy_http_version 1.1;
-        # Set here only: a proxy_set_header in a location would drop these (nginx inheritance).
-        proxy_set_header Connection "";
+        # Set here only: a proxy_set_header in a location would drop it (nginx inheritance).
         proxy_set_header Authorization "";   # the client's key never reaches the engine
         proxy_connect_timeout 5s;
         proxy_read_timeout {TIMEOUT_S}s;
